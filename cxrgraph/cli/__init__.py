@@ -1,0 +1,63 @@
+"""The ``cxrgraph`` command line: one command with subcommands.
+
+Each subcommand lives in its own module of this package and exposes ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+subcommand runs, so ``cxrgraph --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "COMMANDS"]
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "smoke": ("cxrgraph.cli.smoke", "build, validate and print a clinical graph (installation check)"),
+    "parse": ("cxrgraph.cli.parse", "parse radiology reports into graphs (JSON lines)"),
+    "phantom": ("cxrgraph.cli.phantom", "write a synthetic phantom cohort in MIMIC-CXR / Chest ImaGenome layout"),
+    "detect": ("cxrgraph.cli.detect", "train or run the anatomical region detector"),
+    "pretrain": ("cxrgraph.cli.pretrain", "pretrain graph alignment from a YAML config"),
+    "evaluate": ("cxrgraph.cli.evaluate", "evaluate a pretrained checkpoint on downstream tasks"),
+    "progression": ("cxrgraph.cli.progression", "train or evaluate temporal progression"),
+    "demo": ("cxrgraph.cli.demo", "run the end-to-end demo on the built-in phantom data"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = {}
+    for name, (module, help_) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, help_)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cxrgraph", description="Graph-centric chest X-ray vision-language learning.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in _available().items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cxrgraph`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
