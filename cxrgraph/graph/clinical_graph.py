@@ -129,32 +129,36 @@ class ClinicalGraph(HeteroData):
                 if ch != 0:
                     cur[2] = ch
 
+        keys = sorted(edges)
+        existence = [UNMENTIONED] * num_f
+        severity = [0] * num_f
+        for f, r in keys:
+            ex, sev, _ch = edges[(f, r)]
+            if existence[f] == UNMENTIONED or _EXISTENCE_RANK[ex] > _EXISTENCE_RANK[existence[f]]:
+                existence[f] = ex
+            if sev > severity[f]:
+                severity[f] = sev
+        if keys:
+            pairs = torch.tensor(keys, dtype=torch.long).t()
+            attrs = torch.tensor([edges[k] for k in keys], dtype=torch.long).t()
+        else:
+            pairs = torch.empty((2, 0), dtype=torch.long)
+            attrs = torch.empty((3, 0), dtype=torch.long)
+        present_t, box, has_box = _anatomy_fields(boxes, present, num_r)
+
         g = cls()
         g[ANATOMY].num_nodes = num_r
+        g[ANATOMY].present = present_t
+        g[ANATOMY].box = box
+        g[ANATOMY].has_box = has_box
         g[FINDING].num_nodes = num_f
-        g[ANATOMY].present, g[ANATOMY].box, g[ANATOMY].has_box = _anatomy_fields(boxes, present, num_r)
-
-        keys = sorted(edges)
-        if keys:
-            pairs = torch.tensor(keys, dtype=torch.long)
-            attrs = torch.tensor([edges[k] for k in keys], dtype=torch.long)
-        else:
-            pairs = torch.empty((0, 2), dtype=torch.long)
-            attrs = torch.empty((0, 3), dtype=torch.long)
+        g[FINDING].existence = torch.tensor(existence, dtype=torch.long)
+        g[FINDING].severity = torch.tensor(severity, dtype=torch.long)
         store = g[LOCATED_AT]
-        store.edge_index = pairs.t().contiguous()
-        store.existence = attrs[:, 0].contiguous()
-        store.severity = attrs[:, 1].contiguous()
-        store.change = attrs[:, 2].contiguous()
-
-        existence = torch.full((num_f,), UNMENTIONED, dtype=torch.long)
-        severity = torch.zeros(num_f, dtype=torch.long)
-        for (f, _r), (ex, sev, _ch) in edges.items():
-            if existence[f] == UNMENTIONED or _EXISTENCE_RANK[ex] > _EXISTENCE_RANK[int(existence[f])]:
-                existence[f] = ex
-            severity[f] = max(int(severity[f]), sev)
-        g[FINDING].existence = existence
-        g[FINDING].severity = severity
+        store.edge_index = pairs.contiguous()
+        store.existence = attrs[0].contiguous()
+        store.severity = attrs[1].contiguous()
+        store.change = attrs[2].contiguous()
 
         static = _STATIC_CACHE.get(onto.version)
         if static is None:

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -81,7 +81,7 @@ class Ontology:
     _finding_keys: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ identity
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Hash of everything whose order defines tensor layouts."""
         payload = {
@@ -93,7 +93,7 @@ class Ontology:
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
-    @property
+    @cached_property
     def version(self) -> str:
         """``<declared version>+<fingerprint>``: changes whenever an order changes."""
         return f"{self.declared_version}+{self.fingerprint}"
