@@ -10,6 +10,21 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "OpenIReports": "cxrgraph.datasets.openi",
+    "MIMICCXR": "cxrgraph.datasets.mimic_cxr",
+    "MIMICStudy": "cxrgraph.datasets.mimic_cxr",
+    "MIMICCXRReportGraphs": "cxrgraph.datasets.mimic_cxr",
+    "ChestImaGenome": "cxrgraph.datasets.imagenome",
+    "SceneGraph": "cxrgraph.datasets.imagenome",
+    "parse_scene_graph": "cxrgraph.datasets.imagenome",
+    "MSCXRT": "cxrgraph.datasets.ms_cxr_t",
+    "CheXpert": "cxrgraph.datasets.chexpert",
+    "StudyPairDataset": "cxrgraph.datasets.pairs",
+    "GraphCache": "cxrgraph.datasets.cache",
+    "CachedGraphDataset": "cxrgraph.datasets.base",
+    "harmonize_labels": "cxrgraph.datasets.harmonize",
+    "HarmonizeLabels": "cxrgraph.datasets.harmonize",
+    "DatasetNotFoundError": "cxrgraph.datasets.errors",
+    "StaleCacheError": "cxrgraph.datasets.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,7 +13,7 @@ Example:
 
 from cxrgraph.ontology.concepts import Finding, Region, RelationType
 from cxrgraph.ontology.errors import OntologyError, UnknownConceptError
-from cxrgraph.ontology.ontology import LABEL_KINDS, Ontology, get_ontology, load_ontology, normalize_term
+from cxrgraph.ontology.ontology import LABEL_KINDS, Ontology, data_dir, get_ontology, load_ontology, normalize_term
 
 __all__ = [
     "Finding",
@@ -23,6 +23,7 @@ __all__ = [
     "OntologyError",
     "UnknownConceptError",
     "LABEL_KINDS",
+    "data_dir",
     "get_ontology",
     "load_ontology",
     "normalize_term",

@@ -21,7 +21,7 @@ import yaml
 from cxrgraph.ontology.concepts import Finding, Region, RelationType
 from cxrgraph.ontology.errors import OntologyError, UnknownConceptError
 
-__all__ = ["Ontology", "load_ontology", "get_ontology", "normalize_term", "LABEL_KINDS"]
+__all__ = ["LABEL_KINDS", "Ontology", "data_dir", "get_ontology", "load_ontology", "normalize_term"]
 
 #: The label sets an ontology defines; each is an ordered tuple of strings.
 LABEL_KINDS = ("existence", "severity", "change", "progression")
@@ -37,8 +37,13 @@ def normalize_term(text: str) -> str:
     return _SPACE.sub(" ", str(text).strip().lower())
 
 
-def _data_dir() -> Path:
+def _packaged_data_dir() -> Path:
     return Path(str(resources.files("cxrgraph") / "data"))
+
+
+def data_dir() -> Path:
+    """The folder of the packaged ontology and mapping tables."""
+    return _packaged_data_dir()
 
 
 def _read_yaml(path: Path) -> dict:
@@ -310,7 +315,7 @@ def load_ontology(data_dir: str | Path | None = None) -> Ontology:
     and ``mappings/*.csv``; a user may copy and extend it. Inconsistent data raises
     :class:`OntologyError` naming the offending entry.
     """
-    root = Path(data_dir) if data_dir is not None else _data_dir()
+    root = Path(data_dir) if data_dir is not None else _packaged_data_dir()
     manifest = _read_yaml(root / "ontology.yaml")
     anatomy = _read_yaml(root / "anatomy.yaml")
     vocab = _read_yaml(root / "findings.yaml")

@@ -1,0 +1,93 @@
+"""Turn graphs into plain records (tensors, numbers, strings, lists, dicts) and back.
+
+Records load with ``torch.load(weights_only=True)``: no pickled classes. Dataclass values held by
+a graph (e.g. the triplets of a report graph) are stored with their class name and rebuilt only
+when that class lives in cxrgraph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+import torch
+from torch_geometric.data import HeteroData
+
+__all__ = ["graph_to_record", "record_to_graph"]
+
+_SEP = "__"
+
+
+def _qualname(obj: Any) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _resolve(name: str) -> type:
+    module, _, qual = name.partition(":")
+    if not (module == "cxrgraph" or module.startswith("cxrgraph.")):
+        raise ValueError(f"refusing to rebuild class {name!r}: only cxrgraph classes are restored from records")
+    obj: Any = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) or value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"__dataclass__": _qualname(value), "fields": fields}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    raise TypeError(f"cannot store a value of type {type(value).__name__} in a graph record")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if "__dataclass__" in value:
+            cls = _resolve(value["__dataclass__"])
+            return cls(**{k: _decode(v) for k, v in value["fields"].items()})
+        if "__tuple__" in value:
+            return tuple(_decode(v) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {_decode(k): _decode(v) for k, v in value["__dict__"]}
+    return value
+
+
+def graph_to_record(graph: HeteroData) -> dict[str, Any]:
+    """A ``weights_only``-loadable dict holding every store and graph-level attribute."""
+    stores: dict[str, dict[str, Any]] = {}
+    for key in (*graph.node_types, *graph.edge_types):
+        name = key if isinstance(key, str) else _SEP.join(key)
+        stores[name] = {k: _encode(v) for k, v in graph[key].items()}
+    return {
+        "class": _qualname(graph),
+        "node_types": list(graph.node_types),
+        "edge_types": [list(t) for t in graph.edge_types],
+        "stores": stores,
+        "global": {k: _encode(v) for k, v in graph._global_store.items()},
+    }
+
+
+def record_to_graph(record: dict[str, Any]) -> HeteroData:
+    """Inverse of :func:`graph_to_record`."""
+    cls = _resolve(record["class"])
+    graph = cls()
+    for node_type in record["node_types"]:
+        for k, v in record["stores"][node_type].items():
+            graph[node_type][k] = _decode(v)
+    for edge_type in record["edge_types"]:
+        for k, v in record["stores"][_SEP.join(edge_type)].items():
+            graph[tuple(edge_type)][k] = _decode(v)
+    for k, v in record["global"].items():
+        graph[k] = _decode(v)
+    return graph
