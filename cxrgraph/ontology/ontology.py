@@ -30,6 +30,7 @@ LABEL_KINDS = ("existence", "severity", "change", "progression")
 VOCABULARIES = ("chexpert14", "chestxray14", "imagenome")
 
 _SPACE = re.compile(r"\s+")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def normalize_term(text: str) -> str:
@@ -49,7 +50,8 @@ def data_dir() -> Path:
 def _read_yaml(path: Path) -> dict:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh) or {}
+            # the C loader (when PyYAML has it) reads the ontology ~10x faster
+            return yaml.load(fh, Loader=_YAML_LOADER) or {}
     except FileNotFoundError as err:
         raise OntologyError(f"ontology file missing: {path}") from err
 
