@@ -22,7 +22,7 @@ from torch_geometric.data import HeteroData
 
 from cxrgraph.datasets.errors import StaleCacheError
 from cxrgraph.datasets.io_utils import atomic_write, atomic_write_json
-from cxrgraph.datasets.records import graph_to_record, record_to_graph
+from cxrgraph.datasets.records import column_offsets, graph_to_record, pack_records, record_to_graph, unpack_record
 from cxrgraph.ontology import get_ontology
 
 __all__ = ["GraphCache", "CacheFailure", "CACHE_FORMAT"]
@@ -30,7 +30,7 @@ __all__ = ["GraphCache", "CacheFailure", "CACHE_FORMAT"]
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the on-disk record layout changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class GraphCache:
         self.directory = Path(directory)
         self.shard_size = shard_size
         self.max_open_shards = max_open_shards
-        self._open: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        self._open: OrderedDict[int, tuple[dict[str, Any], dict[str, torch.Tensor]]] = OrderedDict()
         self._manifest: dict[str, Any] | None = None
         self._index: list[tuple[int, int]] | None = None
 
@@ -182,7 +182,7 @@ class GraphCache:
                     bar.update(1)
             name = f"shard-{s:05d}.pt"
             with atomic_write(self.directory / name, "wb") as fh:
-                torch.save({"ids": kept_ids, "graphs": records}, fh)
+                torch.save({"ids": kept_ids, "graphs": pack_records(records)}, fh)
             manifest["shards"][str(s)] = {
                 "file": name,
                 "ids": kept_ids,
@@ -226,14 +226,14 @@ class GraphCache:
         assert self._index is not None
         return len(self._index)
 
-    def _shard(self, s: int) -> list[dict[str, Any]]:
+    def _shard(self, s: int) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         if s in self._open:
             self._open.move_to_end(s)
             return self._open[s]
         m = self._load_manifest()
         path = self.directory / m["shards"][str(s)]["file"]
-        payload = torch.load(path, weights_only=True)
-        self._open[s] = payload["graphs"]
+        packed = torch.load(path, weights_only=True)["graphs"]
+        self._open[s] = (packed, column_offsets(packed))
         while len(self._open) > self.max_open_shards:
             self._open.popitem(last=False)
         return self._open[s]
@@ -244,7 +244,8 @@ class GraphCache:
         if not -len(self._index) <= idx < len(self._index):
             raise IndexError(f"graph cache index {idx} out of range for {len(self._index)} graphs")
         s, j = self._index[idx]
-        return record_to_graph(self._shard(s)[j])
+        packed, offsets = self._shard(s)
+        return record_to_graph(unpack_record(packed, j, offsets))
 
     def __repr__(self) -> str:
         n = len(self) if self.is_complete else "incomplete"
