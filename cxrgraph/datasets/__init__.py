@@ -25,6 +25,10 @@ _EXPORTS: dict[str, str] = {
     "HarmonizeLabels": "cxrgraph.datasets.harmonize",
     "DatasetNotFoundError": "cxrgraph.datasets.errors",
     "StaleCacheError": "cxrgraph.datasets.errors",
+    "PhantomCohort": "cxrgraph.datasets.phantom",
+    "PhantomStudy": "cxrgraph.datasets.phantom",
+    "PhantomPatient": "cxrgraph.datasets.phantom",
+    "write_phantom": "cxrgraph.datasets.phantom",
 }
 
 __all__ = sorted(_EXPORTS)
