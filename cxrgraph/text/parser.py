@@ -1,0 +1,288 @@
+"""Report parsing entry points: :func:`parse_report`, :func:`parse_reports`, :func:`assertion`."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from cxrgraph.ontology import Ontology, get_ontology
+from cxrgraph.text.mentions import FINDING, REGION, Mention, get_matcher
+from cxrgraph.text.modifiers import get_modifier_finder
+from cxrgraph.text.relations import attach, suggestive_pairs
+from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
+from cxrgraph.text.sections import DEFAULT_SECTIONS, select_sections, split_sections
+from cxrgraph.text.sentences import split_sentences
+
+__all__ = ["parse_report", "parse_reports", "assertion", "BACKENDS"]
+
+log = logging.getLogger(__name__)
+
+#: Parsing backends.
+BACKENDS = ("rules", "stanza")
+
+
+def _check_text(text: Any, what: str = "report text") -> str:
+    if text is None:
+        raise TypeError(f"{what} is None; expected str")
+    if isinstance(text, (bytes, bytearray)):
+        raise TypeError(f"{what} is {type(text).__name__}; decode it to str first (e.g. data.decode('utf-8'))")
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be str, got {type(text).__name__}")
+    return text
+
+
+def parse_report(
+    text: str,
+    backend: str = "rules",
+    *,
+    sections: Sequence[str] | None = DEFAULT_SECTIONS,
+    ontology: Ontology | None = None,
+    document: Any = None,
+    **graph_attrs: Any,
+) -> ReportGraph:
+    """Parse one radiology report into a :class:`ReportGraph`.
+
+    Args:
+        text: The report (MIMIC-CXR style with headers, or free text).
+        backend: ``"rules"`` (default: fast, no model) or ``"stanza"`` (dependency-based
+            attachment; needs stanza's English models, see :mod:`cxrgraph.text.stanza_backend`).
+        sections: Canonical section names to parse (default findings + impression; ``None`` =
+            every section). A report with none of them falls back to its last section.
+        ontology: The ontology (default: the packaged one).
+        document: For ``backend="stanza"``: an already processed stanza ``Document`` of
+            ``text`` (skips running the pipeline).
+        **graph_attrs: Graph-level attributes stored on the graph, e.g. ``id="CXR1"``.
+
+    Returns:
+        The report's graph; an empty graph (with a warning) for a report with no content.
+
+    Raises:
+        TypeError: ``text`` is not a ``str`` (``None``, ``bytes``...).
+        ValueError: Unknown backend.
+    """
+    text = _check_text(text)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    onto = ontology or get_ontology()
+    if not text.strip():
+        warnings.warn("empty report text: returning an empty graph", UserWarning, stacklevel=2)
+        return _empty(onto, ["empty report"], graph_attrs)
+    chosen = select_sections(split_sections(text), sections)
+    spans: list[tuple[int, int]] = []
+    for sec in chosen:
+        spans.extend(split_sentences(sec.text, offset=sec.start))
+    if not spans:
+        warnings.warn(
+            "report has no text to parse (only headers?): returning an empty graph", UserWarning, stacklevel=2
+        )
+        return _empty(onto, ["no report body"], graph_attrs)
+    if backend == "stanza":
+        from cxrgraph.text.stanza_backend import parse_with_stanza
+
+        return parse_with_stanza(text, spans, document=document, ontology=onto, **graph_attrs)
+    return _parse_rules(text, spans, onto, graph_attrs)
+
+
+def _empty(onto: Ontology, errors: list[str], graph_attrs: dict[str, Any]) -> ReportGraph:
+    return ReportGraph.build(
+        [],
+        sentences=[],
+        sentence_spans=[],
+        mentions=[],
+        region_sentences=torch.zeros((0, onto.num_regions), dtype=torch.bool),
+        errors=errors,
+        ontology=onto,
+        **graph_attrs,
+    )
+
+
+_NAMES: dict[int, tuple] = {}
+
+
+def _names(onto: Ontology) -> tuple:
+    hit = _NAMES.get(id(onto))
+    if hit is None or hit[0] is not onto:
+        hit = _NAMES[id(onto)] = (
+            onto,
+            onto.region_names,
+            onto.finding_names,
+            {n: i for i, n in enumerate(onto.labels["existence"])},
+            {n: i for i, n in enumerate(onto.labels["severity"])},
+            {n: i for i, n in enumerate(onto.labels["change"])},
+        )
+    return hit[1:]
+
+
+def _parse_rules(text: str, spans: list[tuple[int, int]], onto: Ontology, graph_attrs: dict[str, Any]) -> ReportGraph:
+    matcher = get_matcher(onto)
+    finder = get_modifier_finder(onto)
+    sentences = [text[a:b] for a, b in spans]
+    triplets: list[ReportTriplet] = []
+    codes: list[tuple[int, int, int, int, int]] = []
+    mentions: list[ReportMention] = []
+    suggest: list[tuple[str, str]] = []
+    region_pairs: set[tuple[int, int]] = set()
+    region_names, finding_names, ex_code, sev_code, ch_code = _names(onto)
+    for si, ((a, _b), sent) in enumerate(zip(spans, sentences)):
+        found = matcher.find(sent)
+        if not found:
+            continue
+        for m in found:
+            if m.kind == REGION:
+                mentions.append(ReportMention(REGION, region_names[m.value], si, (a + m.start, a + m.end)))
+                region_pairs.add((si, m.value))
+        findings = [m for m in found if m.kind == FINDING]
+        if not findings:
+            continue
+        mods = finder.analyse(sent, [(m.start, m.end) for m in findings], blocked=[(m.start, m.end) for m in found])
+        atts = attach(sent, found, onto)
+        regions_of: dict[int, list[int]] = {id(att.mention): att.regions for att in atts}
+        explicit_of = {id(att.mention): att.explicit for att in atts}
+        for i, j in suggestive_pairs(sent, findings):
+            src, dst = findings[i], findings[j]
+            suggest.append((src.value, dst.value))
+            if not explicit_of[id(dst)] and explicit_of[id(src)]:
+                regions_of[id(dst)] = regions_of[id(src)]
+                explicit_of[id(dst)] = True
+        for m, mod in zip(findings, mods):
+            span = (a + m.start, a + m.end)
+            ex, sev, ch = ex_code[mod.existence], sev_code[mod.severity], ch_code[mod.change]
+            mentions.append(ReportMention(FINDING, finding_names[m.value], si, span))
+            for r in regions_of[id(m)]:
+                if explicit_of[id(m)]:
+                    region_pairs.add((si, r))
+                codes.append((m.value, r, ex, sev, ch))
+                triplets.append(
+                    ReportTriplet(
+                        region_names[r],
+                        finding_names[m.value],
+                        mod.existence,
+                        mod.severity,
+                        mod.change,
+                        si,
+                        span,
+                        explicit_of[id(m)],
+                    )
+                )
+    region_rows = torch.zeros((len(spans), len(region_names)), dtype=torch.bool)
+    if region_pairs:
+        region_rows[tuple(torch.tensor(sorted(region_pairs), dtype=torch.long).t())] = True
+    return ReportGraph.build(
+        triplets,
+        sentences=sentences,
+        sentence_spans=spans,
+        mentions=mentions,
+        region_sentences=region_rows,
+        suggestive_of=suggest,
+        ontology=onto,
+        codes=codes,
+        **graph_attrs,
+    )
+
+
+def assertion(sentence: str, start: int, end: int, *, ontology: Ontology | None = None) -> str:
+    """Existence of the concept at ``sentence[start:end]``: ``"present"``, ``"absent"`` or ``"uncertain"``.
+
+    The negation / uncertainty logic of the rules backend on its own, for any concept span
+    (not only ontology concepts), e.g. to evaluate it on the NegEx test kit.
+
+    Raises:
+        TypeError: ``sentence`` is not a str.
+        ValueError: The span is out of range or empty.
+    """
+    sentence = _check_text(sentence, "sentence")
+    if not (0 <= start < end <= len(sentence)):
+        raise ValueError(f"span ({start}, {end}) is not a non-empty span of a {len(sentence)}-character sentence")
+    onto = ontology or get_ontology()
+    finder = get_modifier_finder(onto)
+    found: list[Mention] = get_matcher(onto).find(sentence)
+    blocked = [(m.start, m.end) for m in found if m.end <= start or m.start >= end]
+    blocked.append((start, end))
+    return finder.analyse(sentence, [(start, end)], blocked=blocked)[0].existence
+
+
+def _items(texts: Iterable[str] | Mapping[str, str], ids: Sequence[str] | None) -> Iterator[tuple[str, Any]]:
+    if isinstance(texts, Mapping):
+        yield from ((str(k), v) for k, v in texts.items())
+        return
+    if ids is not None:
+        ids = list(ids)
+    for i, t in enumerate(texts):
+        yield (str(ids[i]) if ids is not None else str(i)), t
+
+
+def _parse_one(item: tuple[str, Any, dict[str, Any]]) -> ReportGraph:
+    rid, text, kwargs = item
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return parse_report(text, id=rid, **kwargs)
+    except (TypeError, ValueError) as err:
+        log.warning("report %s skipped: %s", rid, err)
+        onto = kwargs.get("ontology") or get_ontology()
+        return _empty(onto, [f"{type(err).__name__}: {err}"], {"id": rid})
+
+
+def parse_reports(
+    texts: Iterable[str] | Mapping[str, str],
+    *,
+    ids: Sequence[str] | None = None,
+    workers: int = 1,
+    progress: bool = False,
+    chunksize: int = 64,
+    **kwargs: Any,
+) -> list[ReportGraph]:
+    """Parse a corpus; a bad report is recorded, never fatal.
+
+    Args:
+        texts: Report texts, or a mapping ``id -> text``.
+        ids: Report ids (default: the position, or the mapping's keys).
+        workers: Processes to use (``1`` = in this process).
+        progress: Show a progress bar (needs ``tqdm``).
+        chunksize: Reports per task sent to a worker.
+        **kwargs: Passed to :func:`parse_report` (``backend``, ``sections``, ...).
+
+    Returns:
+        One graph per report, in input order, each with its ``id``. A report that could not be
+        parsed (wrong type, no content) gives an empty graph whose ``errors`` say why.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    items = [(rid, t, kwargs) for rid, t in _items(texts, ids)]
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(items), unit="report", desc="parse")
+        except ImportError:  # pragma: no cover - tqdm ships with the torch stack
+            log.info("tqdm is not installed: no progress bar")
+    out: list[ReportGraph] = []
+    try:
+        if workers == 1 or len(items) < 2 * chunksize:
+            for item in items:
+                out.append(_parse_one(item))
+                if bar is not None:
+                    bar.update(1)
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn" if _torch_threads_unsafe() else "fork").Pool(workers) as pool:
+                for graph in pool.imap(_parse_one, items, chunksize=chunksize):
+                    out.append(graph)
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
+
+
+def _torch_threads_unsafe() -> bool:
+    import sys
+
+    return sys.platform != "linux"

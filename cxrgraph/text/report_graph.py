@@ -1,0 +1,272 @@
+"""``ReportGraph``: a :class:`~cxrgraph.graph.ClinicalGraph` that remembers the report text."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+
+from cxrgraph.graph import FINDING, LOCATED_AT, SUGGESTIVE_OF, ClinicalGraph, Triplet
+from cxrgraph.graph.clinical_graph import existence_rank
+from cxrgraph.ontology import Ontology, get_ontology
+
+__all__ = ["ReportGraph", "ReportTriplet", "ReportMention", "ReportTriplets"]
+
+
+class ReportTriplet(NamedTuple):
+    """One located_at fact read from a report, with where it was read.
+
+    Attributes:
+        region: Region name.
+        finding: Finding name.
+        existence: ``"present"``, ``"absent"`` or ``"uncertain"``.
+        severity: Severity label.
+        change: Temporal change label.
+        sentence: Index into :attr:`ReportGraph.sentences`.
+        span: ``(start, end)`` of the finding mention in the report text.
+        explicit: Whether the report named the region (``False``: the finding's default region).
+    """
+
+    region: str
+    finding: str
+    existence: str
+    severity: str
+    change: str
+    sentence: int
+    span: tuple[int, int]
+    explicit: bool = True
+
+    def to_triplet(self) -> Triplet:
+        """The plain :class:`~cxrgraph.graph.Triplet` (no provenance)."""
+        return Triplet(self.region, self.finding, self.existence, self.severity, self.change)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = self._asdict()
+        d["span"] = list(self.span)
+        return d
+
+
+class ReportMention(NamedTuple):
+    """A concept mention: ``kind`` is ``"finding"`` or ``"region"``, ``name`` the concept name."""
+
+    kind: str
+    name: str
+    sentence: int
+    span: tuple[int, int]
+
+
+class ReportTriplets(list):
+    """The :class:`ReportTriplet` records of a report graph, in reading order.
+
+    It is a list; calling it (``graph.triplets()``) gives the merged located_at edges as
+    :class:`~cxrgraph.graph.Triplet` objects, exactly as :meth:`ClinicalGraph.triplets` does, so
+    code written for any clinical graph keeps working on report graphs.
+    """
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, items: list[ReportTriplet], graph: ReportGraph) -> None:
+        super().__init__(items)
+        self._graph = graph
+
+    def __call__(self, ontology: Ontology | None = None) -> list[Triplet]:
+        return ClinicalGraph.triplets(self._graph, ontology)
+
+
+class ReportGraph(ClinicalGraph):
+    r"""The graph of one report plus the text it came from.
+
+    Besides the :class:`~cxrgraph.graph.ClinicalGraph` schema it holds (graph-level attributes,
+    so PyG batching keeps them as per-graph lists / stacked rows):
+
+    * ``sentences`` (``list[str]``) and ``sentence_spans`` (``list[(start, end)]`` in the report);
+    * ``mentions`` (``list[ReportMention]``): every finding and region mention;
+    * ``region_sentences`` (bool ``[num_sentences, 29]``): sentence *i* speaks of region *j*
+      (a located finding or a named region), for region–sentence alignment;
+    * ``report_triplets`` (``list[ReportTriplet]``), exposed as :attr:`triplets`;
+    * ``errors`` (``list[str]``): problems met while parsing (empty for a clean parse).
+    """
+
+    @property
+    def triplets(self) -> ReportTriplets:  # type: ignore[override]
+        """Triplets with sentence index and character span (callable: merged edges)."""
+        return ReportTriplets(list(self._global_store.get("report_triplets") or []), self)
+
+    @classmethod
+    def build(
+        cls,
+        report_triplets: Sequence[ReportTriplet],
+        *,
+        sentences: Sequence[str],
+        sentence_spans: Sequence[tuple[int, int]],
+        mentions: Sequence[ReportMention],
+        region_sentences: torch.Tensor,
+        suggestive_of: Sequence[tuple[str | int, str | int]] = (),
+        errors: Sequence[str] | None = None,
+        ontology: Ontology | None = None,
+        codes: Sequence[tuple[int, int, int, int, int]] | None = None,
+        **graph_attrs: Any,
+    ) -> ReportGraph:
+        """Assemble a report graph (the parser's last step).
+
+        The result equals ``ClinicalGraph.from_triplets`` of the same triplets (same merge
+        rules, same tensors) plus the text attributes; it is built from a cached empty graph
+        because the generic constructor's name lookups and store set-up cost more than the
+        parse itself.
+
+        Args:
+            report_triplets: The triplets with provenance.
+            sentences: Sentence texts.
+            sentence_spans: Their ``(start, end)`` in the report.
+            mentions: Finding and region mentions.
+            region_sentences: Bool ``[num_sentences, num_regions]``.
+            suggestive_of: ``(finding, finding)`` pairs (names or indices).
+            errors: Parse problems to record.
+            ontology: The ontology (default: the packaged one).
+            codes: ``(finding, region, existence, severity, change)`` integer codes of
+                ``report_triplets`` in the same order (computed from the names if omitted).
+            **graph_attrs: Graph-level attributes, e.g. ``id="CXR1"``.
+        """
+        onto = ontology or get_ontology()
+        if codes is None:
+            codes = [
+                (
+                    onto.finding_index(t.finding),
+                    onto.region_index(t.region),
+                    onto.label_index("existence", t.existence),
+                    onto.label_index("severity", t.severity),
+                    onto.label_index("change", t.change),
+                )
+                for t in report_triplets
+            ]
+        g = _from_codes(cls, onto, codes, suggestive_of)
+        for key, value in graph_attrs.items():
+            g[key] = value
+        # the global store is fresh (no cached views): fill its mapping directly
+        mapping = g._global_store._mapping
+        mapping["sentences"] = list(sentences)
+        mapping["sentence_spans"] = [tuple(s) for s in sentence_spans]
+        mapping["mentions"] = list(mentions)
+        mapping["region_sentences"] = region_sentences
+        mapping["report_triplets"] = list(report_triplets)
+        mapping["errors"] = list(errors or [])
+        return g
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready summary: triplets, sentences, errors and graph-level ids."""
+        out: dict[str, Any] = {}
+        for key in ("id", "study_id"):
+            if key in self._global_store:
+                out[key] = self[key]
+        out["triplets"] = [t.to_dict() for t in self.triplets]
+        out["suggestive_of"] = [
+            [self.ontology_finding_name(a), self.ontology_finding_name(b)]
+            for a, b in self["finding", "suggestive_of", "finding"].edge_index.t().tolist()
+        ]
+        out["sentences"] = list(self._global_store.get("sentences") or [])
+        out["errors"] = list(self._global_store.get("errors") or [])
+        return out
+
+    @staticmethod
+    def ontology_finding_name(index: int) -> str:
+        """Name of finding ``index`` in the packaged ontology."""
+        return get_ontology().finding(index).name
+
+
+_TEMPLATES: dict[tuple[type, int], tuple[Ontology, ClinicalGraph]] = {}
+_RANK = {0: existence_rank(0), 1: existence_rank(1), 2: existence_rank(2)}
+
+
+def _from_codes(
+    cls: type[ReportGraph],
+    onto: Ontology,
+    codes: Sequence[tuple[int, int, int, int, int]],
+    suggestive_of: Sequence[tuple[str | int, str | int]],
+) -> ReportGraph:
+    """``cls.from_triplets`` for integer-coded triplets, from a copied empty template."""
+    key = (cls, id(onto))
+    hit = _TEMPLATES.get(key)
+    if hit is None or hit[0] is not onto:
+        hit = _TEMPLATES[key] = (onto, cls.from_triplets((), ontology=onto))
+    template = hit[1]
+    # merge exactly as ClinicalGraph.from_triplets does
+    edges: dict[tuple[int, int], list[int]] = {}
+    for f, r, ex, sev, ch in codes:
+        cur = edges.get((f, r))
+        if cur is None:
+            edges[(f, r)] = [ex, sev, ch]
+            continue
+        if _RANK[ex] > _RANK[cur[0]]:
+            cur[0] = ex
+        if sev > cur[1]:
+            cur[1] = sev
+        if ch != 0:
+            cur[2] = ch
+    keys = sorted(edges)
+    num_f = onto.num_findings
+    existence = [-1] * num_f
+    severity = [0] * num_f
+    for f, r in keys:
+        ex, sev, _ch = edges[(f, r)]
+        if existence[f] == -1 or _RANK[ex] > _RANK[existence[f]]:
+            existence[f] = ex
+        if sev > severity[f]:
+            severity[f] = sev
+
+    # the finding node attributes (and, when there are edges, the located_at ones) are
+    # replaced below, so they are not cloned
+    fresh = {FINDING: ("existence", "severity")}
+    if keys:
+        fresh[LOCATED_AT] = ("edge_index", "existence", "severity", "change")
+    g = _clone(template, cls, fresh)
+    fstore = g._node_store_dict[FINDING]._mapping
+    fstore["existence"] = torch.tensor(existence, dtype=torch.long)
+    fstore["severity"] = torch.tensor(severity, dtype=torch.long)
+    if keys:
+        rows = torch.tensor([(f, r, *edges[(f, r)]) for f, r in keys], dtype=torch.long).t().contiguous()
+        store = g._edge_store_dict[LOCATED_AT]._mapping
+        store["edge_index"] = rows[:2].contiguous()
+        store["existence"] = rows[2].contiguous()
+        store["severity"] = rows[3].contiguous()
+        store["change"] = rows[4].contiguous()
+    if suggestive_of:
+        idx = sorted({(_finding(onto, a), _finding(onto, b)) for a, b in suggestive_of})
+        g._edge_store_dict[SUGGESTIVE_OF]._mapping["edge_index"] = torch.tensor(idx, dtype=torch.long).t().contiguous()
+    return g
+
+
+def _clone(template: ClinicalGraph, cls: type[ReportGraph], fresh: dict[Any, tuple[str, ...]]) -> ReportGraph:
+    """A copy of ``template`` whose stores and tensors are its own.
+
+    Same result as ``copy.copy`` followed by cloning every tensor, without the generic copy
+    machinery (which costs more than parsing a report). Mirrors ``HeteroData.__copy__`` and
+    ``BaseStorage.__copy__``.
+    """
+    out = cls.__new__(cls)
+    d = out.__dict__
+    d.update(template.__dict__)
+    ref = weakref.ref(out)
+    d["_global_store"] = _clone_store(template._global_store, ref, ())
+    d["_node_store_dict"] = {k: _clone_store(v, ref, fresh.get(k, ())) for k, v in template._node_store_dict.items()}
+    d["_edge_store_dict"] = {k: _clone_store(v, ref, fresh.get(k, ())) for k, v in template._edge_store_dict.items()}
+    return out
+
+
+def _clone_store(store: Any, ref: weakref.ref, skip: tuple[str, ...]) -> Any:
+    new = store.__class__.__new__(store.__class__)
+    nd = new.__dict__
+    for key, value in store.__dict__.items():
+        if key != "_cached_attr":
+            nd[key] = value
+    nd["_parent"] = ref
+    nd["_mapping"] = {
+        k: v.clone() if isinstance(v, torch.Tensor) and k not in skip else v for k, v in store._mapping.items()
+    }
+    return new
+
+
+def _finding(onto: Ontology, key: str | int) -> int:
+    return key if isinstance(key, int) else onto.finding_index(key)

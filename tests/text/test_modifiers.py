@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from cxrgraph.text.mentions import FINDING, get_matcher
+from cxrgraph.text.modifiers import get_modifier_finder
+
+
+def _mods(sentence):
+    found = get_matcher().find(sentence)
+    fm = [m for m in found if m.kind == FINDING]
+    mods = get_modifier_finder().analyse(
+        sentence, [(m.start, m.end) for m in fm], blocked=[(m.start, m.end) for m in found]
+    )
+    return [(m.text.lower(), x.existence, x.severity, x.change) for m, x in zip(fm, mods)]
+
+
+@pytest.mark.parametrize(
+    "sentence, expected",
+    [
+        # OpenI dev split sentences
+        ("No pleural effusion or pneumothorax.", [("pleural effusion", "absent"), ("pneumothorax", "absent")]),
+        (
+            "No pneumothorax, pleural effusion, or focal air space consolidation.",  # CXR1204
+            [("pneumothorax", "absent"), ("pleural effusion", "absent"), ("air space consolidation", "absent")],
+        ),
+        (
+            "The lungs are grossly clear of focal airspace disease, pneumothorax, pleural effusion.",  # CXR1449
+            [("airspace disease", "absent"), ("pneumothorax", "absent"), ("pleural effusion", "absent")],
+        ),
+        ("Bilateral streaky opacities.", [("streaky opacities", "present")]),  # CXR1125
+        ("This may represent atelectasis.", [("atelectasis", "uncertain")]),  # CXR1003
+        ("Cannot exclude early pulmonary edema.", [("pulmonary edema", "uncertain")]),  # CXR343
+        ("No change in the moderate right effusion.", [("effusion", "present")]),  # pseudo-negation
+        ("Pneumothorax is not seen.", [("pneumothorax", "absent")]),  # post-trigger
+        # scope ends at "but"
+        (
+            "Small left pleural effusion is unchanged, but there is no pneumothorax.",
+            [("pleural effusion", "present"), ("pneumothorax", "absent")],
+        ),
+        # a differential of a seen abnormality is recorded as present (MeSH convention, see module doc)
+        ("XXXX scarring or atelectasis right midlung.", [("scarring", "present"), ("atelectasis", "present")]),
+    ],
+)
+def test_existence(sentence, expected):
+    got = [(t, e) for t, e, _s, _c in _mods(sentence)]
+    assert got == expected
+
+
+def test_severity_and_change():
+    # MIMIC-CXR style comparison sentence
+    assert _mods("The left basilar opacity has increased since the prior study.") == [
+        ("opacity", "present", "unspecified", "worsened")
+    ]
+    assert _mods("Small left pleural effusion is unchanged.")[0][2:] == ("mild", "no change")
+    # a change word inside the mention ("enlarged heart") is not a change cue
+    assert _mods("Heart size is mildly enlarged.")[0][2:] == ("mild", "unspecified")
+    # a comparison clause of its own (MIMIC-CXR style)
+    assert _mods("There is a moderate right pleural effusion, which has decreased since the prior study.")[0][2:] == (
+        "moderate",
+        "improved",
+    )
+    assert _mods("Small bilateral pleural effusions, unchanged.")[0][3] == "no change"
+    # resolved means no longer there
+    assert _mods("The right pleural effusion has resolved.")[0][1:] == ("absent", "unspecified", "resolved")
+
+
+def test_clauses_cut_at_conjunctions():
+    finder = get_modifier_finder()
+    s = "No effusion, however there is atelectasis"
+    clauses = finder.clauses(s)
+    first = next(c for c in clauses if c[0] <= s.index("effusion") < c[1])
+    last = next(c for c in clauses if c[0] <= s.index("atelectasis") < c[1])
+    assert first != last and first[1] <= s.index("however")

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import torch
+from torch_geometric.loader import DataLoader
+
+from cxrgraph.graph import ClinicalGraph, Triplet
+from cxrgraph.text import ReportGraph, ReportTriplet, parse_report
+
+# CXR1000 (OpenI dev split), in MIMIC-CXR layout
+REPORT = (
+    "FINDINGS: There is XXXX increased opacity within the right upper lobe with possible mass and associated "
+    "area of atelectasis or focal consolidation. The cardiac silhouette is within normal limits. XXXX opacity in "
+    "the left midlung overlying the posterior left 5th rib may represent focal airspace disease. No pleural "
+    "effusion or pneumothorax. No acute bone abnormality."
+)
+
+
+def _strip(g):
+    h = g.clone()
+    for key in ("sentences", "sentence_spans", "mentions", "region_sentences", "report_triplets", "errors"):
+        del h[key]
+    return h
+
+
+def test_report_graph_is_a_clinical_graph():
+    g = parse_report(REPORT)
+    assert isinstance(g, ReportGraph) and isinstance(g, ClinicalGraph)
+    g.validate()
+    assert len(g.sentences) == 5
+    assert g.region_sentences.shape == (5, 29) and g.region_sentences.dtype == torch.bool
+
+
+def test_same_tensors_as_from_triplets():
+    g = parse_report(REPORT)
+    suggest = g["finding", "suggestive_of", "finding"].edge_index.t().tolist()
+    ref = ClinicalGraph.from_triplets([t.to_triplet() for t in g.triplets], suggestive_of=suggest)
+    assert _strip(g).equals(ref)
+    # ReportGraph.build from names gives the same graph as from codes
+    again = ReportGraph.build(
+        list(g.triplets),
+        sentences=g.sentences,
+        sentence_spans=g.sentence_spans,
+        mentions=g.mentions,
+        region_sentences=g.region_sentences,
+        suggestive_of=suggest,
+    )
+    assert _strip(again).equals(ref)
+
+
+def test_triplets_property_and_call():
+    g = parse_report(REPORT)
+    t = g.triplets[0]
+    assert isinstance(t, ReportTriplet)
+    assert REPORT[t.span[0] : t.span[1]].lower() == "opacity"
+    assert t.region == "right upper lung zone" and t.sentence == 0
+    merged = g.triplets()  # ClinicalGraph.triplets() semantics: merged located_at edges
+    assert all(isinstance(x, Triplet) for x in merged)
+    assert len(merged) == g["finding", "located_at", "anatomy"].edge_index.size(1)
+
+
+def test_graphs_own_their_tensors():
+    a, b = parse_report(REPORT), parse_report(REPORT)
+    a["anatomy"].present[0] = False
+    a["anatomy", "part_of", "anatomy"].edge_index[0, 0] = 7
+    assert bool(b["anatomy"].present[0])
+    assert (
+        int(b["anatomy", "part_of", "anatomy"].edge_index[0, 0]) != 7
+        or int(ClinicalGraph.empty()["anatomy", "part_of", "anatomy"].edge_index[0, 0]) == 7
+    )
+
+
+def test_batching_keeps_text():
+    graphs = [parse_report(REPORT), parse_report("IMPRESSION: Mild cardiomegaly.")]
+    batch = next(iter(DataLoader(graphs, batch_size=2)))
+    assert batch.num_graphs == 2
+    assert batch.region_sentences.shape == (6, 29)
+    assert len(batch.sentences) == 2 and batch.sentences[1] == ["Mild cardiomegaly."]
+
+
+def test_to_json():
+    d = parse_report(REPORT, id="CXR1000").to_json()
+    assert d["id"] == "CXR1000"
+    assert d["triplets"][0]["span"] == list(parse_report(REPORT).triplets[0].span)
+    assert d["errors"] == []
