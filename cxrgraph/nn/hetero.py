@@ -1,0 +1,157 @@
+"""``HeteroGraphEncoder``: heterogeneous message passing over ClinicalGraph."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch_geometric.nn import GATv2Conv, HeteroConv, HGTConv
+from torch_geometric.typing import EdgeType, Metadata, NodeType
+
+from cxrgraph.graph.schema import ANATOMY, EDGE_TYPES, FINDING
+
+__all__ = ["HeteroGraphEncoder", "add_reverse_edges", "clinical_metadata"]
+
+_REV = "rev_"
+
+
+def _reverse(edge_type: EdgeType) -> EdgeType:
+    src, rel, dst = edge_type
+    return dst, _REV + rel, src
+
+
+def clinical_metadata(reverse: bool = True) -> Metadata:
+    """``(node_types, edge_types)`` of a ClinicalGraph, with ``rev_*`` reverse edge types."""
+    edge_types = list(EDGE_TYPES)
+    if reverse:
+        edge_types += [_reverse(et) for et in EDGE_TYPES]
+    return [ANATOMY, FINDING], edge_types
+
+
+def add_reverse_edges(edge_index_dict: dict[EdgeType, Tensor]) -> dict[EdgeType, Tensor]:
+    """Add a ``(dst, 'rev_<rel>', src)`` entry for every edge type that lacks one.
+
+    Messages then flow both ways: a region hears about the findings located at it, a parent
+    region hears from its parts. (Equivalent to ``torch_geometric.transforms.ToUndirected``
+    with ``merge=False``, done on the dict so no data object is copied.)
+    """
+    out = dict(edge_index_dict)
+    for et, ei in edge_index_dict.items():
+        if et[1].startswith(_REV):
+            continue
+        rev = _reverse(et)
+        if rev not in out:
+            out[rev] = ei.flip(0)
+    return out
+
+
+class HeteroGraphEncoder(nn.Module):
+    r"""Message passing over the anatomy / finding graph.
+
+    Each layer is either :class:`~torch_geometric.nn.conv.HGTConv` (Hu et al., "Heterogeneous
+    Graph Transformer", WWW 2020) or a :class:`~torch_geometric.nn.conv.HeteroConv` of
+    :class:`~torch_geometric.nn.conv.GATv2Conv` per edge type (Brody et al., ICLR 2022), with a
+    residual connection and layer norm per node type:
+
+    .. math::
+        \mathbf{x}_v^{(l+1)} = \mathrm{LN}\big(\mathbf{x}_v^{(l)} + \sigma(\mathrm{Conv}^{(l)}(\mathbf{x}^{(l)})_v)\big).
+
+    Reverse edge types are added on the fly (:func:`add_reverse_edges`).
+
+    Args:
+        in_channels: Input size, one int for all node types or a dict per node type.
+        hidden_channels: Hidden size (divisible by ``heads``).
+        out_channels: Output size.
+        num_layers: Message-passing layers.
+        conv: ``"hgt"`` or ``"gat"``.
+        heads: Attention heads.
+        metadata: Node and edge types (default: :func:`clinical_metadata`).
+        dropout: Dropout on hidden features.
+
+    Shapes:
+        - **input:** ``x_dict`` ``{node_type: [N_t, C_t]}``, ``edge_index_dict``
+          ``{edge_type: [2, E]}``
+        - **output:** ``{node_type: [N_t, out_channels]}``
+    """
+
+    def __init__(
+        self,
+        in_channels: int | dict[NodeType, int],
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        conv: str = "hgt",
+        heads: int = 4,
+        metadata: Metadata | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if conv not in ("hgt", "gat"):
+            raise ValueError(f"conv: expected 'hgt' or 'gat', got {conv!r}")
+        if hidden_channels % heads:
+            raise ValueError(f"hidden_channels: {hidden_channels} is not divisible by heads={heads}")
+        self.metadata = metadata if metadata is not None else clinical_metadata()
+        node_types, edge_types = self.metadata
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.out_channels = out_channels
+        self.num_layers = num_layers
+        self.conv = conv
+        self.heads = heads
+        self.dropout = dropout
+        ins = in_channels if isinstance(in_channels, dict) else dict.fromkeys(node_types, in_channels)
+        missing = set(node_types) - set(ins)
+        if missing:
+            raise ValueError(f"in_channels: no size for node types {sorted(missing)}")
+        self.lin_in = nn.ModuleDict({t: nn.Linear(ins[t], hidden_channels) for t in node_types})
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for _ in range(num_layers):
+            if conv == "hgt":
+                layer = HGTConv(hidden_channels, hidden_channels, self.metadata, heads=heads)
+            else:
+                layer = HeteroConv(
+                    {
+                        et: GATv2Conv(hidden_channels, hidden_channels // heads, heads=heads, add_self_loops=False)
+                        for et in edge_types
+                    },
+                    aggr="sum",
+                )
+            self.convs.append(layer)
+            self.norms.append(nn.ModuleDict({t: nn.LayerNorm(hidden_channels) for t in node_types}))
+        self.lin_out = nn.ModuleDict({t: nn.Linear(hidden_channels, out_channels) for t in node_types})
+        self.act = nn.GELU()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in (*self.lin_in.values(), *self.lin_out.values()):
+            lin.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+        for norms in self.norms:
+            for norm in norms.values():
+                norm.reset_parameters()
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
+            f"num_layers={self.num_layers}, conv={self.conv!r}, heads={self.heads})"
+        )
+
+    def forward(
+        self, x_dict: dict[NodeType, Tensor], edge_index_dict: dict[EdgeType, Tensor]
+    ) -> dict[NodeType, Tensor]:
+        """Encode node features (see the class docstring for shapes)."""
+        node_types, edge_types = self.metadata
+        for t in node_types:
+            if t not in x_dict:
+                raise ValueError(f"x_dict: missing node type {t!r}")
+        edges = {et: ei for et, ei in add_reverse_edges(edge_index_dict).items() if et in set(edge_types)}
+        h = {t: self.lin_in[t](x_dict[t]) for t in node_types}
+        for conv, norms in zip(self.convs, self.norms):
+            out = conv(h, edges)
+            h = {
+                t: norms[t](h[t] + nn.functional.dropout(self.act(out[t]), self.dropout, self.training))
+                if out.get(t) is not None
+                else h[t]
+                for t in node_types
+            }
+        return {t: self.lin_out[t](h[t]) for t in node_types}

@@ -1,0 +1,119 @@
+import itertools
+
+import geoopt
+import pytest
+import torch
+
+from cxrgraph.nn import BoundedPoincareBall, HGCNConv, HyperbolicGraphEncoder
+
+SEEDS = (0, 1, 2)
+DTYPES = (torch.float32, torch.float64)
+CURVATURES = (0.1, 1.0, 10.0)
+
+
+def _graph(n: int, g: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, n, (2, 3 * n), generator=g)
+
+
+def _near_boundary(n: int, dim: int, c: float, dtype: torch.dtype, g: torch.Generator) -> torch.Tensor:
+    """Points at 1 - 1e-7 of the ball radius (past float32's projection margin)."""
+    x = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    x = x / x.norm(dim=-1, keepdim=True) * (1 - 1e-7) / c**0.5
+    return x.to(dtype)
+
+
+@pytest.mark.parametrize(("seed", "dtype", "c"), list(itertools.product(SEEDS, DTYPES, CURVATURES)))
+def test_hgcn_conv_finite_near_the_boundary(seed, dtype, c):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    ball = BoundedPoincareBall(c, c_min=0.05, c_max=20.0).to(dtype)
+    conv = HGCNConv(8, 6, ball).to(dtype)
+    x = _near_boundary(12, 8, c, dtype, g).requires_grad_()
+    y = conv(x, _graph(12, g))
+    assert y.dtype == dtype and torch.isfinite(y).all()
+    # outputs lie strictly inside the ball of radius 1/sqrt(c)
+    assert (y.norm(dim=-1) * ball.c.sqrt() < 1).all()
+    ball.dist0(y).sum().backward()
+    for name, t in (("x", x), ("weight", conv.weight), ("bias", conv.bias), ("curvature", ball.raw_c)):
+        assert t.grad is not None and torch.isfinite(t.grad).all(), name
+
+
+@pytest.mark.parametrize(("seed", "dtype", "c"), list(itertools.product(SEEDS, DTYPES, CURVATURES)))
+def test_encoder_finite_for_huge_inputs(seed, dtype, c):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = HyperbolicGraphEncoder(8, 16, 4, num_layers=2, c=c, c_min=0.05, c_max=20.0).to(dtype)
+    # inputs of norm ~1e4 map right next to the boundary
+    x = (1e4 * torch.randn(10, 8, generator=g)).to(dtype).requires_grad_()
+    y = model(x, _graph(10, g))
+    assert torch.isfinite(y).all()
+    tangent = model.to_tangent(y)
+    assert torch.isfinite(tangent).all()
+    (tangent.pow(2).sum() + model.ball.dist0(y).sum()).backward()
+    assert torch.isfinite(x.grad).all()
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dtype", "direction"), [(torch.float32, 1.0), (torch.float64, -1.0)])
+def test_curvature_stays_in_bounds_under_riemannian_adam(dtype, direction):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    model = HyperbolicGraphEncoder(8, 8, 4, c=1.0, c_min=0.2, c_max=5.0).to(dtype)
+    opt = geoopt.optim.RiemannianAdam(model.parameters(), lr=0.05)
+    x = torch.randn(20, 8, generator=g).to(dtype)
+    edge_index = _graph(20, g)
+    seen = []
+    for _ in range(250):
+        opt.zero_grad()
+        y = model(x, edge_index)
+        # spread the points (pushes towards the boundary) and pull the curvature hard one way
+        loss = -model.ball.dist0(y).mean() - direction * 10.0 * model.curvature
+        loss.backward()
+        opt.step()
+        c = float(model.curvature.detach())
+        seen.append(c)
+        assert 0.2 <= c <= 5.0
+        assert torch.isfinite(y).all()
+    # it really was pushed to the bound it was pulled towards
+    assert (seen[-1] > 4.5) if direction > 0 else (seen[-1] < 0.3)
+    for conv in model.convs:
+        assert isinstance(conv.bias, geoopt.ManifoldParameter)
+        assert (conv.bias.norm() * model.curvature.sqrt() < 1).all()
+    assert torch.isfinite(model(x, edge_index)).all()
+
+
+def test_bounded_ball_validation_and_repr():
+    with pytest.raises(ValueError, match="curvature bounds"):
+        BoundedPoincareBall(1.0, c_min=0.0)
+    with pytest.raises(ValueError, match="inside"):
+        BoundedPoincareBall(10.0, c_min=0.1, c_max=10.0)
+    ball = BoundedPoincareBall(2.0, 0.5, 4.0)
+    assert float(ball.c.detach()) == pytest.approx(2.0)
+    assert float(ball.k.detach()) == pytest.approx(-2.0)
+    model = HyperbolicGraphEncoder(8, 16, 4)
+    assert repr(model) == "HyperbolicGraphEncoder(8, 16, 4, num_layers=2, c=1, c_min=0.1, c_max=10.0)"
+    assert repr(model.convs[0]) == "HGCNConv(16, 16)"
+
+
+def test_forward_hetero_and_message_passing():
+    from cxrgraph.graph import ClinicalGraph
+
+    torch.manual_seed(0)
+    graph = ClinicalGraph.from_triplets([("left costophrenic angle", "pleural effusion")])
+    model = HyperbolicGraphEncoder(8, 16, 4, num_layers=1)
+    x = {"anatomy": torch.randn(29, 8), "finding": torch.randn(80, 8)}
+    out = model.forward_hetero(x, graph.edge_index_dict)
+    assert out["anatomy"].shape == (29, 4) and out["finding"].shape == (80, 4)
+    # one layer: changing the effusion node moves its region (reverse edge) and nothing unconnected
+    f = graph["finding", "located_at", "anatomy"].edge_index[0, 0]
+    r = graph["finding", "located_at", "anatomy"].edge_index[1, 0]
+    x2 = {"anatomy": x["anatomy"], "finding": x["finding"].clone()}
+    x2["finding"][f] += 5.0
+    out2 = model.forward_hetero(x2, graph.edge_index_dict)
+    moved = (out2["anatomy"] - out["anatomy"]).norm(dim=-1) > 1e-6
+    assert moved[r] and moved.sum() == 1
+    with pytest.raises(ValueError, match="node type"):
+        model.forward_hetero({"patch": torch.randn(3, 8)}, {})
