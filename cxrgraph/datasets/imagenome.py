@@ -128,6 +128,24 @@ def _float(value: Any) -> float:
         return math.nan
 
 
+def _normalised_box(row: Mapping[str, Any]) -> torch.Tensor:
+    """A box as normalised xyxy, clipped to the image (NaN when it cannot be read).
+
+    The 224 x 224 coordinates (``x1..y2``) are used: they are normalised by construction. The
+    ``original_*`` pixel coordinates need the image size, which the files do not hold reliably
+    (``original_width`` / ``original_height`` are box sizes, like ``width`` / ``height``), so they
+    are used only when the 224 coordinates are missing and the size fields cannot be box sizes.
+    """
+    xyxy = [_float(row.get(k)) for k in ("x1", "y1", "x2", "y2")]
+    if not any(math.isnan(v) for v in xyxy):
+        return torch.tensor([v / 224.0 for v in xyxy]).clamp(0.0, 1.0)
+    orig = [_float(row.get(k)) for k in ("original_x1", "original_y1", "original_x2", "original_y2")]
+    width, height = _float(row.get("original_width")), _float(row.get("original_height"))
+    if width > orig[2] and height > orig[3]:
+        return torch.tensor([orig[0] / width, orig[1] / height, orig[2] / width, orig[3] / height]).clamp(0.0, 1.0)
+    return torch.full((4,), math.nan)
+
+
 def _parse_datetime(value: Any) -> datetime | None:
     if not value:
         return None
@@ -169,14 +187,7 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         if not onto.has_region(name) or onto.region(name).name != name:
             extra.append(name)
             continue
-        width, height = _float(obj.get("original_width")), _float(obj.get("original_height"))
-        if width > 0 and height > 0 and not math.isnan(_float(obj.get("original_x1"))):
-            xyxy = [_float(obj.get(k)) for k in ("original_x1", "original_y1", "original_x2", "original_y2")]
-            scale = [width, height, width, height]
-        else:  # fall back to the 224 x 224 coordinates
-            xyxy = [_float(obj.get(k)) for k in ("x1", "y1", "x2", "y2")]
-            scale = [224.0] * 4
-        box = torch.tensor([v / s for v, s in zip(xyxy, scale)]).clamp(0.0, 1.0)
+        box = _normalised_box(obj)
         if torch.isnan(box).any() or box[2] <= box[0] or box[3] <= box[1]:
             continue  # zero-area (or unreadable) box: the region is absent
         boxes[onto.region_index(name)] = box
@@ -327,15 +338,7 @@ def read_gold_bboxes(path: str | Path) -> dict[str, torch.Tensor]:
         boxes = out.setdefault(image_id, torch.full((onto.num_regions, 4), math.nan))
         if not onto.has_region(name) or onto.region(name).name != name:
             continue
-        w, h = _float(row.get("original_width")), _float(row.get("original_height"))
-        if w > 0 and h > 0 and not math.isnan(_float(row.get("original_x1"))):
-            xyxy = [
-                _float(row.get(k)) / s
-                for k, s in zip(("original_x1", "original_y1", "original_x2", "original_y2"), (w, h, w, h))
-            ]
-        else:
-            xyxy = [_float(row.get(k)) / 224.0 for k in ("x1", "y1", "x2", "y2")]
-        box = torch.tensor(xyxy).clamp(0.0, 1.0)
+        box = _normalised_box(row)
         if not torch.isnan(box).any() and box[2] > box[0] and box[3] > box[1]:
             boxes[onto.region_index(name)] = box
     return out

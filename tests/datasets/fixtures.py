@@ -89,7 +89,7 @@ def _obj(image_id: str, name: str, box: tuple[float, float, float, float], size:
         "x1": x1 * s, "y1": y1 * s, "x2": x2 * s, "y2": y2 * s,
         "width": (x2 - x1) * s, "height": (y2 - y1) * s,
         "original_x1": x1, "original_y1": y1, "original_x2": x2, "original_y2": y2,
-        "original_width": size, "original_height": size,
+        "original_width": x2 - x1, "original_height": y2 - y1,  # box sizes, as in the real files
     }  # fmt: skip
 
 
@@ -206,8 +206,8 @@ def write_chest_imagenome(root: Path, as_zip: bool = True) -> Path:
         w.writerow(["image_id", "x1", "y1", "x2", "y2", "width", "height", "bbox_name", "annot_id", "original_x1",
                     "original_x2", "original_y1", "original_y2", "original_width", "original_height", "annotator",
                     "coord224", "coord_original"])  # fmt: skip
-        w.writerow(["img-a2.dcm", 20, 30, 100, 190, 80, 160, "right lung", 1, 40, 200, 60, 380, 448, 448, "a", "", ""])
-        w.writerow(["img-a2.dcm", 0, 0, 0, 0, 0, 0, "carina", 2, 0, 0, 0, 0, 448, 448, "a", "", ""])
+        w.writerow(["img-a2.dcm", 20, 30, 100, 190, 80, 160, "right lung", 1, 40, 200, 60, 380, 160, 320, "a", "", ""])
+        w.writerow(["img-a2.dcm", 0, 0, 0, 0, 0, 0, "carina", 2, 0, 0, 0, 0, 0, 0, "a", "", ""])
     with (gold / "gold_object_comparison_with_coordinates.txt").open("w", newline="") as fh:
         w = csv.writer(fh, delimiter="\t")
         w.writerow(["patient_id", "current_image_id", "previous_image_id", "bbox", "label_name", "comparison",

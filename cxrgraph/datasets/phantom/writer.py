@@ -161,8 +161,9 @@ def _box_fields(box: np.ndarray, size: int) -> dict[str, Any]:
         "original_y1": y1,
         "original_x2": x2,
         "original_y2": y2,
-        "original_width": size,
-        "original_height": size,
+        # as in Chest ImaGenome, the size fields are the box's, like width / height above
+        "original_width": x2 - x1,
+        "original_height": y2 - y1,
     }
 
 

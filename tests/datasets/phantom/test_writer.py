@@ -113,7 +113,7 @@ def test_imagenome_layout(tree):
             box = study.boxes[onto.region_index(o["bbox_name"])]
             assert [o["original_x1"], o["original_y1"], o["original_x2"], o["original_y2"]] == [int(v) for v in box]
             assert 0 <= o["x1"] <= o["x2"] <= 224 and 0 <= o["y1"] <= o["y2"] <= 224
-            assert o["width"] == o["x2"] - o["x1"] and o["original_width"] == 128
+            assert o["width"] == o["x2"] - o["x1"] and o["original_width"] == o["original_x2"] - o["original_x1"]
         for a in sg["attributes"]:
             n = len(a["phrases"])
             for key in (

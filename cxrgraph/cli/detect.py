@@ -1,0 +1,223 @@
+"""``cxrgraph detect train|predict``: the anatomical region detector on a MIMIC-CXR / Chest ImaGenome tree.
+
+``train`` reads ``<root>/files/pXX/p<subject>/s<study>/<dicom_id>.jpg`` with the boxes of
+``<root>/silver_dataset/scene_graph/<dicom_id>_SceneGraph.json`` (the layout ``cxrgraph
+phantom`` writes), trains an :class:`~cxrgraph.image.AnatomyDetector` and saves it.
+``predict`` runs a trained detector (or the training-free atlas) on a tree, a folder or one
+file and writes one JSON per image; when the tree has boxes it also scores the predictions.
+Unreadable images are skipped and listed in ``skipped.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HELP = "train or run the anatomical region detector"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t = sub.add_parser("train", help="train an AnatomyDetector on a tree with scene-graph boxes")
+    t.add_argument("--root", type=Path, required=True, help="tree with files/ and silver_dataset/scene_graph/")
+    t.add_argument("--out", type=Path, required=True, help="output folder (detector.pt, train_summary.json)")
+    t.add_argument("--backbone", choices=("mobilenet_v3", "resnet50_fpn"), default="mobilenet_v3")
+    t.add_argument("--backbone-weights", type=Path, default=None, help="local classification-backbone state dict")
+    t.add_argument("--size", type=int, default=256, help="image side used for training (default 256)")
+    t.add_argument("--batch-size", type=int, default=4)
+    t.add_argument("--max-steps", type=int, default=2000)
+    t.add_argument("--max-minutes", type=float, default=None, help="wall-time budget")
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--val-fraction", type=float, default=0.1, help="held-out share when the tree has no splits")
+    t.add_argument("--val-every", type=int, default=None, help="validate every N steps (default: at the end)")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("predict", help="detect regions and write one JSON per image")
+    p.add_argument("--root", type=Path, required=True, help="a tree (files/...), a folder of images or one image")
+    p.add_argument("--out", type=Path, required=True, help="output folder for <image>.json files")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, help="detector checkpoint written by `detect train`")
+    which.add_argument(
+        "--atlas", nargs="?", const="packaged", default=None, help="use the AtlasDetector (optional layout JSON)"
+    )
+    p.add_argument("--threshold", type=float, default=None, help="score threshold (default: the detector's)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--split", default=None, help="only images of this split (train/valid/test) of a tree")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+            fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _held_out(subject: str, fraction: float) -> bool:
+    # split by patient, stable across runs and machines
+    h = int(hashlib.sha1(subject.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < fraction
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return _train(args) if args.action == "train" else _predict(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from cxrgraph.image.data import RegionBoxDataset, read_imagenome_tree, read_split_ids
+    from cxrgraph.image.detector import AnatomyDetector
+    from cxrgraph.image.io import SkippedImage, iter_images
+    from cxrgraph.image.training import train_detector
+
+    skipped: list[SkippedImage] = []
+    items = read_imagenome_tree(args.root, require_boxes=True, skipped=skipped)
+    splits = read_split_ids(args.root)
+    if "train" in splits:
+        val_ids = splits.get("valid", set())
+        train_items = [it for it in items if it.dicom_id in splits["train"]]
+        val_items = [it for it in items if it.dicom_id in val_ids]
+    else:
+        val_items = [it for it in items if _held_out(it.subject_id, args.val_fraction)]
+        train_items = [it for it in items if not _held_out(it.subject_id, args.val_fraction)]
+
+    def _load(subset: list) -> tuple[list, list]:
+        by_path = {str(it.path): it for it in subset}
+        images, boxes = [], []
+        for path, image in iter_images([it.path for it in subset], size=args.size, skipped=skipped):
+            images.append(image)
+            boxes.append(by_path[str(path)].boxes)
+        return images, boxes
+
+    train_images, train_boxes = _load(train_items)
+    if not train_images:
+        print(f"error: no readable training images with boxes under {args.root}")
+        _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
+        return 1
+    val_images, val_boxes = _load(val_items)
+    train = RegionBoxDataset(train_images, torch.stack(train_boxes), size=args.size, augment=True, seed=args.seed)
+    val = RegionBoxDataset(val_images, torch.stack(val_boxes), size=args.size) if val_images else None
+    detector = AnatomyDetector(args.backbone, image_size=args.size, backbone_weights=args.backbone_weights)
+    print(f"training {detector.backbone_name} on {len(train)} images ({len(val) if val else 0} held out)")
+    detector, summary = train_detector(
+        train,
+        val,
+        detector,
+        batch_size=args.batch_size,
+        max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
+        lr=args.lr,
+        val_every=args.val_every,
+        progress_bar=not args.no_progress,
+        seed=args.seed,
+    )
+    path = detector.save(args.out / "detector.pt")
+    summary.update(
+        {
+            "root": str(args.root),
+            "train_images": len(train),
+            "val_images": len(val) if val else 0,
+            "config": detector.config,
+        }
+    )
+    _write_json(args.out / "train_summary.json", summary)
+    _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
+    print(json.dumps({k: summary[k] for k in ("steps", "seconds") if k in summary}))
+    if "val_mean_iou" in summary:
+        print(f"held-out mean IoU over regions: {summary['val_mean_iou']:.4f}")
+    print(f"detector: {path}  ({len(skipped)} images skipped)")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from cxrgraph.image.atlas import AtlasDetector
+    from cxrgraph.image.data import read_imagenome_tree, read_split_ids
+    from cxrgraph.image.detector import AnatomyDetector
+    from cxrgraph.image.evaluation import evaluate_detections
+    from cxrgraph.image.io import SkippedImage, find_images, iter_images
+
+    if args.model is not None:
+        detector: Any = AnatomyDetector.load(args.model)
+        if args.threshold is not None:
+            detector.score_threshold = args.threshold
+    else:
+        detector = AtlasDetector.load(None if args.atlas == "packaged" else args.atlas)
+
+    truth: dict[str, torch.Tensor] = {}
+    names: dict[str, str] = {}
+    root = args.root
+    if (root / "files").is_dir():
+        items = read_imagenome_tree(root)
+        if args.split:
+            wanted = read_split_ids(root).get({"val": "valid", "validate": "valid"}.get(args.split, args.split))
+            if wanted is None:
+                print(f"error: {root} has no split {args.split!r} (silver_dataset/splits/)")
+                return 2
+            items = [it for it in items if it.dicom_id in wanted]
+        paths = [it.path for it in items]
+        for it in items:
+            names[str(it.path)] = it.dicom_id
+            if it.boxes is not None:
+                truth[str(it.path)] = it.boxes
+    else:
+        paths = find_images(root)
+        names = {str(p): p.stem for p in paths}
+
+    skipped: list[SkippedImage] = []
+    detections, seen = [], set()
+    batch: list[tuple[Path, torch.Tensor]] = []
+    bar = tqdm(total=len(paths), disable=args.no_progress, desc="detect", unit="img")
+
+    def _flush() -> None:
+        dets = detector.detect([img for _, img in batch], sources=[str(p) for p, _ in batch])
+        for (path, _), det in zip(batch, dets):
+            name = names.get(str(path), path.stem)
+            if name in seen:
+                name = f"{name}_{len(seen)}"
+            seen.add(name)
+            _write_json(args.out / f"{name}.json", det.to_dict())
+            detections.append((str(path), det))
+        bar.update(len(batch))
+        batch.clear()
+
+    for path, image in iter_images(paths, skipped=skipped):
+        batch.append((path, image))
+        if len(batch) >= args.batch_size:
+            _flush()
+    if batch:
+        _flush()
+    bar.update(len(skipped))
+    bar.close()
+    _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
+    print(f"{len(detections)} predictions written to {args.out} ({len(skipped)} images skipped)")
+    scored = [(p, d) for p, d in detections if p in truth]
+    if scored:
+        report = evaluate_detections([d for _, d in scored], torch.stack([truth[p] for p, _ in scored]))
+        _write_json(args.out / "evaluation.json", report.to_dict())
+        print(
+            f"against the tree's boxes ({len(scored)} images): mean IoU {report.mean_iou:.4f}, mAP@0.5 {report.map50:.4f}"
+        )
+    return 0 if detections or not paths else 1
