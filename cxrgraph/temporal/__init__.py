@@ -1,0 +1,89 @@
+"""Temporal progression: study pairs, hyperbolic region alignment and per-region change.
+
+A prior and a current study of one patient become region embeddings
+(:class:`TemporalRegionEncoder`, ``forward(current, previous=None)`` as in BioViL-T), which
+:class:`ManifoldAlignment` places on a Poincaré ball and compares by geodesic displacement;
+:class:`ProgressionHead` reads improved / no change / worsened per region, and
+:class:`TextGuidance` aligns change embeddings with the current report's comparison sentences.
+"""
+
+from cxrgraph.temporal.batch import (
+    PairBatch,
+    TemporalSample,
+    collate_temporal,
+    comparison_sentences,
+    image_to_tensor,
+    progression_against_empty,
+)
+from cxrgraph.temporal.evaluation import ProgressionEvaluation, evaluate_progression, write_evaluation
+from cxrgraph.temporal.guidance import SentenceEmbedder, TextGuidance
+from cxrgraph.temporal.head import ProgressionHead, class_balanced_weights
+from cxrgraph.temporal.manifold import MANIFOLDS, ManifoldAlignment, ManifoldOutput, anatomy_edge_index
+from cxrgraph.temporal.metrics import (
+    MSCXRT_LABELS,
+    FindingRecord,
+    ProgressionMetrics,
+    aggregate_regions,
+    finding_metrics,
+    finding_records,
+    progression_metrics,
+)
+from cxrgraph.temporal.model import (
+    ALIGNMENTS,
+    ProgressionConfig,
+    ProgressionModel,
+    ProgressionOutput,
+    RegionImageEncoder,
+    TemporalRegionEncoder,
+    TemporalRegionOutput,
+    attach_region_features,
+)
+from cxrgraph.temporal.plots import (
+    plot_confusion_matrix,
+    plot_poincare_regions,
+    plot_region_scores,
+    poincare_projection,
+)
+from cxrgraph.temporal.pretrain import PretrainResult, pretrain_region_encoder, region_targets
+
+__all__ = [
+    "PairBatch",
+    "TemporalSample",
+    "collate_temporal",
+    "comparison_sentences",
+    "image_to_tensor",
+    "progression_against_empty",
+    "ManifoldAlignment",
+    "ManifoldOutput",
+    "MANIFOLDS",
+    "anatomy_edge_index",
+    "ProgressionHead",
+    "class_balanced_weights",
+    "SentenceEmbedder",
+    "TextGuidance",
+    "RegionImageEncoder",
+    "TemporalRegionEncoder",
+    "TemporalRegionOutput",
+    "ProgressionModel",
+    "ProgressionOutput",
+    "ProgressionConfig",
+    "ALIGNMENTS",
+    "attach_region_features",
+    "ProgressionMetrics",
+    "progression_metrics",
+    "aggregate_regions",
+    "FindingRecord",
+    "finding_records",
+    "finding_metrics",
+    "MSCXRT_LABELS",
+    "plot_confusion_matrix",
+    "plot_region_scores",
+    "plot_poincare_regions",
+    "poincare_projection",
+    "region_targets",
+    "pretrain_region_encoder",
+    "PretrainResult",
+    "ProgressionEvaluation",
+    "evaluate_progression",
+    "write_evaluation",
+]

@@ -1,0 +1,144 @@
+"""Report-graph region pretraining: teach the region encoder what each region shows, one study at a time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cxrgraph.graph import ANATOMY, LOCATED_AT, ClinicalGraph
+from cxrgraph.ontology import get_ontology
+from cxrgraph.temporal.batch import image_to_tensor
+from cxrgraph.temporal.model import TemporalRegionEncoder
+
+__all__ = ["region_targets", "RegionPretrainHead", "pretrain_region_encoder", "PretrainResult"]
+
+log = logging.getLogger(__name__)
+
+
+def region_targets(graph: ClinicalGraph) -> tuple[Tensor, Tensor]:
+    """What a study's graph says about each region.
+
+    Returns:
+        ``level`` long ``[29]``: 0 nothing shown, 1 mild / ungraded, 2 moderate, 3 severe (the
+        highest over the region's present or uncertain findings); ``findings`` float ``[29, K]``
+        multi-hot of the findings shown at each region.
+    """
+    onto = get_ontology()
+    level = torch.zeros(onto.num_regions, dtype=torch.long)
+    findings = torch.zeros(onto.num_regions, onto.num_findings)
+    store = graph[LOCATED_AT]
+    absent = onto.label_index("existence", "absent")
+    for (f, r), ex, sev in zip(store.edge_index.t().tolist(), store.existence.tolist(), store.severity.tolist()):
+        if ex == absent:
+            continue
+        findings[r, f] = 1.0
+        level[r] = max(int(level[r]), max(int(sev), 1))  # severity codes: 0 unspecified, 1 mild .. 3 severe
+    return level, findings
+
+
+class RegionPretrainHead(nn.Module):
+    """Linear read-outs of region embeddings: severity level (4 classes) and findings (multi-label)."""
+
+    def __init__(self, in_channels: int, num_findings: int) -> None:
+        super().__init__()
+        self.level = nn.Linear(in_channels, 4)
+        self.findings = nn.Linear(in_channels, num_findings)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.level(x), self.findings(x)
+
+
+@dataclass
+class PretrainResult:
+    """Losses per epoch, seconds spent and studies seen."""
+
+    losses: list[float]
+    seconds: float
+    num_studies: int
+
+
+def pretrain_region_encoder(
+    encoder: TemporalRegionEncoder,
+    images: Sequence[Tensor],
+    graphs: Sequence[ClinicalGraph],
+    epochs: int = 2,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    seed: int = 0,
+) -> PretrainResult:
+    r"""Pretrain a region encoder on single studies from their graphs (no pairs, no change labels).
+
+    Each region embedding is read out linearly to the severity level and the findings its
+    study's graph places there (:func:`region_targets`; cross-entropy + binary cross-entropy).
+    The graph can come from the report (text pipeline) or from annotations; on the phantom it is
+    the report's ground truth. The read-out head is thrown away afterwards; only ``encoder`` keeps
+    what it learned.
+
+    Args:
+        encoder: The encoder to train in place.
+        images: ``float [1, H, W]`` images (or uint8 arrays), one per study.
+        graphs: The studies' graphs, with anatomy boxes.
+        epochs: Passes over the studies.
+        batch_size: Studies per step.
+        lr: AdamW learning rate.
+        seed: Shuffling seed.
+    """
+    if len(images) != len(graphs):
+        raise ValueError(f"images ({len(images)}) and graphs ({len(graphs)}) must pair up")
+    if not images:
+        raise ValueError("pretrain_region_encoder: no studies")
+    device = encoder.proj.weight.device
+    imgs = torch.stack([image_to_tensor(i) for i in images])
+    levels, finds, boxes, present = [], [], [], []
+    for g in graphs:
+        lv, fd = region_targets(g)
+        levels.append(lv)
+        finds.append(fd)
+        boxes.append(torch.nan_to_num(g[ANATOMY].box.float()))
+        present.append(g[ANATOMY].has_box.bool())
+    levels_t, finds_t = torch.stack(levels), torch.stack(finds)
+    boxes_t, present_t = torch.stack(boxes), torch.stack(present)
+    # only findings the data shows are read out; the others would just learn "never"
+    used = finds_t.sum((0, 1)) > 0
+    head = RegionPretrainHead(encoder.out_channels, int(used.sum()) or 1).to(device)
+    level_counts = torch.bincount(levels_t[present_t], minlength=4).float()
+    level_w = (level_counts.sum() / (4 * level_counts.clamp_min(1))).clamp(max=20.0).to(device)
+    # a frozen backbone (freeze_backbone=True) is frozen for progression training, not here
+    flags = [(p, p.requires_grad) for p in encoder.parameters()]
+    encoder.requires_grad_(True)
+    params = list(encoder.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(seed)
+    was_training = encoder.training
+    encoder.train()
+    start = time.perf_counter()
+    history = []
+    n = imgs.size(0)
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        total, steps = 0.0, 0
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            x = encoder.regions(imgs[idx], boxes_t[idx], present_t[idx])
+            lv_logits, f_logits = head(x)
+            m = present_t[idx].to(device)
+            loss = F.cross_entropy(lv_logits[m], levels_t[idx].to(device)[m], weight=level_w)
+            if used.any():
+                loss = loss + F.binary_cross_entropy_with_logits(f_logits[m], finds_t[idx][..., used].to(device)[m])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        history.append(total / max(steps, 1))
+        log.info("region pretraining epoch %d/%d: loss %.4f", epoch + 1, epochs, history[-1])
+    encoder.train(was_training)
+    for p, flag in flags:
+        p.requires_grad_(flag)
+    return PretrainResult(history, time.perf_counter() - start, n)

@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from cxrgraph.temporal import (
+    ProgressionConfig,
+    ProgressionModel,
+    RegionImageEncoder,
+    TemporalRegionEncoder,
+    attach_region_features,
+    collate_temporal,
+)
+
+from .synthetic import make_sample
+
+R = 29
+
+
+def test_region_image_encoder_shapes_and_errors():
+    enc = RegionImageEncoder(image_size=64, width=4)
+    boxes = torch.tensor([[0.1, 0.1, 0.5, 0.5]]).expand(2, R, 4)
+    out = enc(torch.rand(2, 1, 64, 64), boxes)
+    assert out.shape == (2, R, enc.out_channels) and enc.out_channels == 2 * 16 + 6 * 6 + 4
+    with pytest.raises(ValueError, match="boxes"):
+        enc(torch.rand(2, 1, 64, 64), torch.zeros(2, R, 3))
+    with pytest.raises(ValueError, match="divisible by 8"):
+        RegionImageEncoder(image_size=60)
+
+
+def test_temporal_encoder_uses_the_standin_without_prior():
+    torch.manual_seed(0)
+    enc = TemporalRegionEncoder(16, image_size=64, width=4).eval()
+    cur, prev = torch.rand(2, 1, 64, 64), torch.rand(2, 1, 64, 64)
+    boxes = torch.tensor([0.2, 0.2, 0.6, 0.7]).expand(2, R, 4)
+    single = enc(cur, current_boxes=boxes)
+    assert not single.has_previous.any()
+    assert torch.equal(single.previous[0], enc.previous_standin)
+    pair = enc(cur, prev, current_boxes=boxes, has_previous=torch.tensor([True, False]))
+    assert torch.equal(pair.previous[1], enc.previous_standin)
+    assert not torch.allclose(pair.previous[0], enc.previous_standin)
+    # the current embeddings do not depend on whether a prior was given
+    assert torch.allclose(pair.current, single.current, atol=1e-5)
+    # a region without a box gets its learned "missing" embedding
+    present = torch.ones(2, R, dtype=torch.bool)
+    present[:, 3] = False
+    out = enc(cur, prev, current_boxes=boxes, current_present=present)
+    assert torch.equal(out.current[0, 3], enc.region_missing[3])
+
+
+@pytest.mark.parametrize("alignment", ["poincare", "euclidean", "concat"])
+def test_model_forward_batch_and_losses(alignment):
+    torch.manual_seed(0)
+    cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, hidden_channels=8, alignment=alignment,
+                            text_channels=5, head_hidden=8)  # fmt: skip
+    model = ProgressionModel(cfg)
+    other = {7: "The right apical pneumothorax is smaller."}
+    batch = collate_temporal([make_sample(0), make_sample(1, guidance=other)])
+    out, target = model.forward_batch(batch)
+    assert out.logits.shape == (2, R, 3)
+    assert len(batch.guidance_text) == 2
+    assert torch.equal(target, batch.change)
+    assert (out.manifold is None) == (alignment == "concat")
+    emb = torch.randn(len(batch.guidance_text), 5)
+    losses = model.losses(out, target, emb, batch.guidance_index)
+    assert set(losses) == {"loss", "cls", "align", "text"}
+    assert torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    if alignment == "concat":
+        assert model.guidance is None and float(losses["align"]) == 0.0
+    else:
+        assert float(losses["text"]) > 0.0
+
+
+def test_prior_dropout_targets_and_missing_priors():
+    torch.manual_seed(0)
+    model = ProgressionModel(ProgressionConfig(image_size=64, width=4, embed_channels=16, text_guidance=False))
+    batch = collate_temporal([make_sample(0), make_sample(1, prior=False)])
+    _, target = model.forward_batch(batch)
+    assert (target[1] == -1).all()  # labels about a prior the model never saw are not used
+    _, target = model.forward_batch(batch, prior_dropout=1.0)
+    # the dropped pair is read against an empty chest: every region labelled
+    assert (target[0] >= 0).all()
+    assert (target[1] == -1).all()
+
+
+def test_frozen_backbone_and_precomputed_features_agree():
+    torch.manual_seed(0)
+    cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, text_guidance=False, freeze_backbone=True)
+    model = ProgressionModel(cfg)
+    model.train()
+    assert not model.encoder.image_encoder.training
+    assert not any(p.requires_grad for p in model.encoder.image_encoder.parameters())
+    samples = [make_sample(0), make_sample(1, prior=False)]
+    with_feats = attach_region_features(model, samples)
+    assert with_feats[0].current_features.shape == (R, model.encoder.image_encoder.out_channels)
+    assert with_feats[1].prior_features is None
+    model.eval()
+    a, _ = model.forward_batch(collate_temporal(samples))
+    b, _ = model.forward_batch(collate_temporal(with_feats))
+    assert torch.allclose(a.logits, b.logits, atol=1e-4)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown keys"):
+        ProgressionModel({"alignmnet": "poincare"})
+    with pytest.raises(ValueError, match="alignment"):
+        ProgressionModel({"alignment": "sphere"})
