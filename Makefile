@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/cxrgraph smoke --out $(OUT)
+	$(BIN)/cxrgraph demo --out $(OUT)
 
 test: install lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
