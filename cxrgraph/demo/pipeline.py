@@ -310,11 +310,9 @@ def _training_curves(metrics_csv: Path) -> Any:
     return fig
 
 
-def _predicted_triplets(
-    model: Any, image: torch.Tensor, detection: Any, threshold: float = 0.5, top: int = 6
-) -> list[tuple]:
-    """The (at most ``top``) most probable findings the image-tag decoder calls present, each at its
-    best-scoring present region."""
+def _predicted_triplets(model: Any, image: torch.Tensor, detection: Any, top: int = 4) -> list[tuple]:
+    """The image-tag decoder's ``top`` most probable findings, each at its best-scoring present
+    region: ``present`` when the probability is at least 0.5, ``uncertain`` below."""
     from cxrgraph.ontology import get_ontology
 
     onto = get_ontology()
@@ -326,8 +324,11 @@ def _predicted_triplets(
         )
     prob = torch.sigmoid(emb.finding_logits[0]).cpu()
     edges = emb.edge_logits[0].cpu().masked_fill(~detection.present[None], float("-inf"))
-    ranked = [k for k in prob.argsort(descending=True).tolist() if prob[k] > threshold][:top]
-    return [(onto.region(int(edges[k].argmax())).name, onto.finding(k).name, "present") for k in ranked]
+    out = []
+    for k in prob.argsort(descending=True)[:top].tolist():
+        existence = "present" if prob[k] >= 0.5 else "uncertain"
+        out.append((onto.region(int(edges[k].argmax())).name, onto.finding(k).name, existence, float(prob[k])))
+    return out
 
 
 def _learning_stages(ctx: dict[str, Any]) -> None:
@@ -375,7 +376,9 @@ def _learning_stages(ctx: dict[str, Any]) -> None:
     if image.shape[-1] != model.config.image_size:
         image = torch.nn.functional.interpolate(image[None], size=model.config.image_size, mode="bilinear")[0]
     predicted = _predicted_triplets(model, image, detection)
-    image_graph = ImageGraph.from_detection(detection, triplets=predicted, study_id=str(study.study_id))
+    image_graph = ImageGraph.from_detection(
+        detection, triplets=[p[:3] for p in predicted], study_id=str(study.study_id)
+    )
     fig = Figure(figsize=(15, 8))
     plot = ctx["plot_graph"]
     plot(ctx["report_graphs"][i], ax=fig.add_subplot(1, 2, 1), title="report graph (parsed report)")
@@ -385,13 +388,15 @@ def _learning_stages(ctx: dict[str, Any]) -> None:
         "report_vs_image_graph.png",
         "The example study's report graph (left) and image graph (right) over the same nodes.",
         f"phantom study {study.study_id} (synthetic): report parsed by the rules backend; image graph from the "
-        "AtlasDetector and the pretrained image-tag decoder (at most six findings, probability > 0.5)",
+        "AtlasDetector and the pretrained image-tag decoder (its four most probable findings: solid when the "
+        "probability is at least 0.5, dashed below)",
     )
     truth = set(study.graph.positive_findings())
-    said = {f for _, f, _ in predicted}
     report.text(
-        f"Ground truth positive findings of this study: {', '.join(sorted(truth)) or 'none'}. "
-        f"The image-tag decoder calls present: {', '.join(sorted(said)) or 'none'}."
+        f"Ground-truth positive findings of this study: {', '.join(sorted(truth)) or 'none'}. "
+        "The image-tag decoder's most probable findings: "
+        + ", ".join(f"{f} ({p:.2f})" for _, f, _, p in predicted)
+        + "."
     )
 
     # 6 -------------------------------------------------------------------------- progression
