@@ -196,16 +196,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
+    from cxrgraph.utils.atomic import atomic_write_text
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)

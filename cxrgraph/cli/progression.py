@@ -150,21 +150,10 @@ def _train(cfg: dict[str, Any], out: Path, fast_dev_run: bool, progress: bool) -
 
 
 def _save_checkpoint(path: Path, module, cfg: dict[str, Any]) -> None:
-    import os
-    import tempfile
+    from cxrgraph.utils.atomic import atomic_torch_save
 
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"config": cfg, "state_dict": module.model.state_dict(), "format": "cxrgraph.progression/1"}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    payload = {"config": cfg, "state_dict": module.model.state_dict(), "format": "cxrgraph.progression/1"}
+    atomic_torch_save(payload, path)
 
 
 def load_checkpoint(path: Path):

@@ -6,13 +6,14 @@ import json
 import logging
 import os
 import tarfile
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from cxrgraph.utils.atomic import atomic_write_json
 
 __all__ = ["OpenIReports", "OpenIReport"]
 
@@ -223,12 +224,4 @@ def _from_dict(d: dict[str, Any]) -> OpenIReport:
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, payload, indent=None, sort_keys=False)

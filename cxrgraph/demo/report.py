@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxrgraph.datasets.io_utils import atomic_write
+from cxrgraph.utils.atomic import atomic_savefig, atomic_write
 
 __all__ = ["DemoReport", "Figure", "save_figure"]
 
@@ -21,12 +21,8 @@ class Figure:
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Save a matplotlib figure as PNG (atomically) and release it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
-    return path
+    """Save a matplotlib figure as PNG (atomically)."""
+    return atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
 
 
 @dataclass

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 from cxrgraph.image.detection import RegionDetection
 from cxrgraph.image.io import check_image_tensor, resize_image
 from cxrgraph.ontology import get_ontology
+from cxrgraph.utils.atomic import atomic_write_text
 
 __all__ = ["AtlasDetector", "find_thorax", "DEFAULT_LAYOUT"]
 
@@ -255,17 +254,7 @@ class AtlasDetector:
     def save(self, path: str | Path) -> Path:
         """Write the layout as JSON (atomically)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh, indent=1)
-                fh.write("\n")
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod

@@ -8,8 +8,6 @@ a plain config (``torch.load(..., weights_only=True)``). Training lives in
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from torch import nn
 from cxrgraph.image.detection import RegionDetection, boxes_to_pixels, boxes_to_unit
 from cxrgraph.image.io import check_image_batch
 from cxrgraph.ontology import get_ontology
+from cxrgraph.utils.atomic import atomic_torch_save
 
 __all__ = ["AnatomyDetector", "BACKBONES", "make_targets"]
 
@@ -315,15 +314,7 @@ class AnatomyDetector(nn.Module):
             "config": self.config,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_torch_save(payload, path)
         return path
 
     @classmethod

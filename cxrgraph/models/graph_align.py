@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from cxrgraph.graph.schema import ADJACENT_TO, ANATOMY, FINDING, LOCATED_AT, MOD
 from cxrgraph.models.batch import AlignBatch, report_text_inputs
 from cxrgraph.models.config import GraphAlignConfig
 from cxrgraph.nn.outputs import GraphEmbeddings
+from cxrgraph.utils.atomic import atomic_write
 
 __all__ = ["GraphAlignModel", "GraphAlignOutput", "CONFIG_FILE", "WEIGHTS_FILE", "load_checkpoint"]
 
@@ -518,12 +518,5 @@ def load_checkpoint(
 
 
 def _atomic(path: Path, write: Any, mode: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, mode) as fh:
+        write(fh)

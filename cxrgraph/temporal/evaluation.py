@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +15,7 @@ from cxrgraph.temporal.batch import PairBatch
 from cxrgraph.temporal.metrics import ProgressionMetrics, finding_metrics, finding_records, progression_metrics
 from cxrgraph.temporal.model import ProgressionModel
 from cxrgraph.temporal.plots import plot_confusion_matrix, plot_poincare_regions, plot_region_scores
+from cxrgraph.utils.atomic import atomic_write_json
 
 __all__ = ["ProgressionEvaluation", "evaluate_progression", "write_evaluation"]
 
@@ -104,16 +102,7 @@ def evaluate_progression(
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True, default=float)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_json(path, obj, default=float)
 
 
 def write_evaluation(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import torch
 from torch import Tensor
 
 from cxrgraph.ontology import get_ontology
+from cxrgraph.utils.atomic import atomic_savefig
 
 __all__ = ["plot_confusion_matrix", "plot_region_scores", "plot_poincare_regions", "poincare_projection", "save_figure"]
 
@@ -19,18 +18,7 @@ _CLASS_COLOURS = ("#2b8cbe", "#969696", "#de2d26")  # improved, no change, worse
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     """Save a matplotlib figure as PNG atomically (temporary file beside it, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_savefig(fig, path, dpi=dpi, bbox_inches="tight", format="png")
 
 
 def _figure(size: tuple[float, float]):

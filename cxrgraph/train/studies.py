@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import random
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from cxrgraph.models.batch import AlignBatch, AlignSample, collate_align
+from cxrgraph.utils.atomic import atomic_torch_save
 
 __all__ = [
     "AlignDataset",
@@ -47,16 +46,7 @@ class SkippedStudy:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_torch_save(obj, path)
 
 
 def split_by_subject(subjects: Sequence[str], fractions: Sequence[float], seed: int = 0) -> list[str]:

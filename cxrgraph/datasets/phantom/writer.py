@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from cxrgraph.datasets.io_utils import atomic_write_bytes
 from cxrgraph.datasets.phantom.dataset import PhantomCohort, PhantomPatient, PhantomStudy
 from cxrgraph.datasets.phantom.reports import ReportSentence
 from cxrgraph.ontology import get_ontology
+from cxrgraph.utils.atomic import atomic_write_bytes
 
 __all__ = ["write_phantom", "study_paths", "scene_graph", "split_of"]
 
