@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -40,17 +41,20 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------- grammar
-class Node:
+class Node(ABC):
     """A grammar node: counts, samples and enumerates the strings it can produce."""
 
+    @abstractmethod
     def count(self) -> int:
-        raise NotImplementedError
+        """How many distinct strings the node can produce."""
 
+    @abstractmethod
     def sample(self, rng: np.random.Generator) -> str:
-        raise NotImplementedError
+        """One string drawn with ``rng``."""
 
+    @abstractmethod
     def expand(self) -> Iterator[str]:
-        raise NotImplementedError
+        """Every string, in a fixed order."""
 
 
 class Lit(Node):
