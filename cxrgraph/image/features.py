@@ -22,7 +22,7 @@ from torch import nn
 
 from cxrgraph.image.io import check_image_batch, resize_image
 
-__all__ = ["RegionFeatureExtractor", "FEATURE_BACKBONES", "resolve_torchvision_weights"]
+__all__ = ["RegionFeatureExtractor", "FEATURE_BACKBONES", "region_grid", "resolve_torchvision_weights"]
 
 #: backbone -> (feature channels, stride of the feature map)
 FEATURE_BACKBONES: dict[str, tuple[int, int]] = {
@@ -236,24 +236,46 @@ class RegionFeatureExtractor(nn.Module):
         present: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Region features ``[B, R, C]`` for normalised ``[B, R, 4]`` boxes."""
-        from torchvision.ops import roi_align
+        return self.pool(self.feature_map(images), boxes, present)
 
-        fmap = self.feature_map(images)
-        b = fmap.size(0)
-        boxes = torch.as_tensor(boxes, dtype=torch.float32, device=fmap.device)
-        if boxes.dim() != 3 or boxes.size(0) != b or boxes.size(2) != 4:
-            raise ValueError(f"boxes must have shape [{b}, R, 4], got {list(boxes.shape)}")
-        r = boxes.size(1)
-        pix = torch.nan_to_num(boxes).clamp(0.0, 1.0) * self.image_size
-        feats = roi_align(
-            fmap,
-            list(pix),
-            output_size=self.output_size,
-            spatial_scale=fmap.size(-1) / self.image_size,
-            sampling_ratio=self.sampling_ratio,
-            aligned=True,
-        )
-        feats = feats.mean(dim=(2, 3)).view(b, r, -1)
+    def pool(self, fmap: torch.Tensor, boxes: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+        """Region features ``[B, R, C]`` pooled from a :meth:`feature_map` (zero where absent)."""
+        grid, _ = region_grid(fmap, boxes, self.image_size, self.output_size, self.sampling_ratio)
+        feats = grid.mean(dim=(2, 3)).view(fmap.size(0), boxes.shape[1], -1).to(fmap.dtype)
         if present is not None:
             feats = feats * torch.as_tensor(present, device=fmap.device).to(feats.dtype).unsqueeze(-1)
         return feats
+
+
+def region_grid(
+    fmap: torch.Tensor, boxes: torch.Tensor, image_size: int, output_size: int, sampling_ratio: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoIAlign of every region box on a feature map.
+
+    Args:
+        fmap: ``[B, C, h, w]`` feature map of images of side ``image_size``.
+        boxes: ``[B, R, 4]`` normalised xyxy boxes (NaN rows pool an empty box).
+        image_size: Side of the images the map was computed from.
+        output_size: Side of each pooled grid.
+        sampling_ratio: RoIAlign sampling points per bin.
+
+    Returns:
+        ``([B * R, C, s, s]`` grids pooled in float32, ``[B, R, 4]`` boxes in pixels``)``.
+    """
+    from torchvision.ops import roi_align
+
+    num_b = fmap.size(0)
+    boxes = torch.as_tensor(boxes, device=fmap.device).float()
+    if boxes.dim() != 3 or boxes.size(0) != num_b or boxes.size(2) != 4:
+        raise ValueError(f"boxes must have shape [{num_b}, R, 4], got {list(boxes.shape)}")
+    pix = torch.nan_to_num(boxes).clamp(0.0, 1.0) * image_size
+    # roi_align has no low-precision kernel everywhere: pool in float32
+    grid = roi_align(
+        fmap.float(),
+        list(pix),
+        output_size=output_size,
+        spatial_scale=fmap.size(-1) / image_size,
+        sampling_ratio=sampling_ratio,
+        aligned=True,
+    )
+    return grid, pix

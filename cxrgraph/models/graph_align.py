@@ -226,28 +226,11 @@ class GraphAlignModel(nn.Module):
     # ------------------------------------------------------------------ image side
     def region_features(self, images: Tensor, boxes: Tensor, present: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Backbone feature map ``[B, C, h, w]`` and RoIAligned region features ``[B, R, C]``."""
-        from torchvision.ops import roi_align
-
-        ex = self.extractor
-        fmap = ex.feature_map(images)
-        num_b = fmap.size(0)
-        boxes = torch.as_tensor(boxes, device=fmap.device).float()
-        if boxes.shape != (num_b, self.num_regions, 4):
-            raise ValueError(f"boxes: expected [{num_b}, {self.num_regions}, 4], got {list(boxes.shape)}")
-        pix = torch.nan_to_num(boxes).clamp(0.0, 1.0) * ex.image_size
-        # roi_align has no low-precision kernel everywhere: pool in float32
-        feats = roi_align(
-            fmap.float(),
-            list(pix),
-            output_size=ex.output_size,
-            spatial_scale=fmap.size(-1) / ex.image_size,
-            sampling_ratio=ex.sampling_ratio,
-            aligned=True,
-        )
-        feats = feats.mean(dim=(2, 3)).view(num_b, self.num_regions, -1).to(fmap.dtype)
-        if present is not None:
-            feats = feats * present.to(feats.device, feats.dtype).unsqueeze(-1)
-        return fmap, feats
+        fmap = self.extractor.feature_map(images)
+        boxes = torch.as_tensor(boxes, device=fmap.device)
+        if boxes.shape != (fmap.size(0), self.num_regions, 4):
+            raise ValueError(f"boxes: expected [{fmap.size(0)}, {self.num_regions}, 4], got {list(boxes.shape)}")
+        return fmap, self.extractor.pool(fmap, boxes, present)
 
     def encode_image(self, images: Tensor, boxes: Tensor, present: Tensor | None = None) -> GraphEmbeddings:
         """Image graph embeddings of ``[B, 1, H, W]`` images with normalised ``[B, R, 4]`` boxes."""

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cxrgraph.image.features import region_grid
 from cxrgraph.image.io import check_image_batch, resize_image
 from cxrgraph.ontology import get_ontology
 from cxrgraph.temporal.batch import PairBatch, TemporalSample, progression_against_empty
@@ -123,20 +124,9 @@ class RegionImageEncoder(nn.Module):
 
         pixels = self._images(images)
         fmap = self._map(pixels)
-        num_b = fmap.size(0)
-        boxes = torch.as_tensor(boxes, dtype=fmap.dtype, device=fmap.device)
-        if boxes.dim() != 3 or boxes.size(0) != num_b or boxes.size(2) != 4:
-            raise ValueError(f"boxes: expected [{num_b}, R, 4], got {list(boxes.shape)}")
-        num_r = boxes.size(1)
-        pix = torch.nan_to_num(boxes).clamp(0.0, 1.0) * self.image_size
-        grid = roi_align(
-            fmap,
-            list(pix),
-            output_size=self.output_size,
-            spatial_scale=fmap.size(-1) / self.image_size,
-            sampling_ratio=2,
-            aligned=True,
-        )  # [B * R, C, s, s]
+        grid, pix = region_grid(fmap, boxes, self.image_size, self.output_size, sampling_ratio=2)  # [B * R, C, s, s]
+        grid = grid.to(fmap.dtype)
+        num_b, num_r = fmap.size(0), pix.size(1)
         parts = [grid.mean(dim=(2, 3)), grid.amax(dim=(2, 3))]
         if self.pixel_grid:
             # each image standardised on its own: exposure differs between studies, lesions do not
