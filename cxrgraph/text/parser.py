@@ -12,8 +12,8 @@ import torch
 from cxrgraph.ontology import Ontology, get_ontology
 from cxrgraph.text.mentions import FINDING, REGION, Mention, get_matcher
 from cxrgraph.text.modifiers import get_modifier_finder
-from cxrgraph.text.relations import attach, suggestive_pairs
 from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
+from cxrgraph.text.rules import read_sentence
 from cxrgraph.text.sections import DEFAULT_SECTIONS, select_sections, split_sections
 from cxrgraph.text.sentences import split_sentences
 
@@ -118,59 +118,41 @@ def _names(onto: Ontology) -> tuple:
 
 
 def _parse_rules(text: str, spans: list[tuple[int, int]], onto: Ontology, graph_attrs: dict[str, Any]) -> ReportGraph:
-    matcher = get_matcher(onto)
-    finder = get_modifier_finder(onto)
     sentences = [text[a:b] for a, b in spans]
     triplets: list[ReportTriplet] = []
     codes: list[tuple[int, int, int, int, int]] = []
     mentions: list[ReportMention] = []
-    suggest: list[tuple[str, str]] = []
-    region_pairs: set[tuple[int, int]] = set()
+    suggest: list[tuple[int, int]] = []
+    num_regions = onto.num_regions
+    rows = bytearray(len(spans) * num_regions)  # region_sentences, row-major
     region_names, finding_names, ex_code, sev_code, ch_code = _names(onto)
     for si, ((a, _b), sent) in enumerate(zip(spans, sentences)):
-        found = matcher.find(sent)
-        if not found:
-            continue
-        for m in found:
-            if m.kind == REGION:
-                mentions.append(ReportMention(REGION, region_names[m.value], si, (a + m.start, a + m.end)))
-                region_pairs.add((si, m.value))
-        findings = [m for m in found if m.kind == FINDING]
-        if not findings:
-            continue
-        mods = finder.analyse(sent, [(m.start, m.end) for m in findings], blocked=[(m.start, m.end) for m in found])
-        atts = attach(sent, found, onto)
-        regions_of: dict[int, list[int]] = {id(att.mention): att.regions for att in atts}
-        explicit_of = {id(att.mention): att.explicit for att in atts}
-        for i, j in suggestive_pairs(sent, findings):
-            src, dst = findings[i], findings[j]
-            suggest.append((src.value, dst.value))
-            if not explicit_of[id(dst)] and explicit_of[id(src)]:
-                regions_of[id(dst)] = regions_of[id(src)]
-                explicit_of[id(dst)] = True
-        for m, mod in zip(findings, mods):
-            span = (a + m.start, a + m.end)
-            ex, sev, ch = ex_code[mod.existence], sev_code[mod.severity], ch_code[mod.change]
-            mentions.append(ReportMention(FINDING, finding_names[m.value], si, span))
-            for r in regions_of[id(m)]:
-                if explicit_of[id(m)]:
-                    region_pairs.add((si, r))
-                codes.append((m.value, r, ex, sev, ch))
+        reading = read_sentence(sent, onto)
+        for r, start, end in reading.regions:
+            mentions.append(ReportMention(REGION, region_names[r], si, (a + start, a + end)))
+            rows[si * num_regions + r] = 1
+        suggest.extend(reading.suggestive_of)
+        for f in reading.findings:
+            span = (a + f.start, a + f.end)
+            mentions.append(ReportMention(FINDING, finding_names[f.finding], si, span))
+            ex, sev, ch = ex_code[f.existence], sev_code[f.severity], ch_code[f.change]
+            for r in f.regions:
+                if f.explicit:
+                    rows[si * num_regions + r] = 1
+                codes.append((f.finding, r, ex, sev, ch))
                 triplets.append(
                     ReportTriplet(
                         region_names[r],
-                        finding_names[m.value],
-                        mod.existence,
-                        mod.severity,
-                        mod.change,
+                        finding_names[f.finding],
+                        f.existence,
+                        f.severity,
+                        f.change,
                         si,
                         span,
-                        explicit_of[id(m)],
+                        f.explicit,
                     )
                 )
-    region_rows = torch.zeros((len(spans), len(region_names)), dtype=torch.bool)
-    if region_pairs:
-        region_rows[tuple(torch.tensor(sorted(region_pairs), dtype=torch.long).t())] = True
+    region_rows = torch.frombuffer(rows, dtype=torch.bool).view(len(spans), num_regions)
     return ReportGraph.build(
         triplets,
         sentences=sentences,

@@ -23,7 +23,7 @@ from cxrgraph.text.mentions import FINDING, REGION, SIDE, SIDED, Mention, Mentio
 
 __all__ = ["Attachment", "attach", "suggestive_pairs"]
 
-_LOC_CLAUSE = re.compile(r";|\bbut\b|\bhowever\b|\balthough\b|\bwhereas\b|\bwhile\b|\. ", re.I)
+_LOC_CLAUSE = re.compile(r"(?=[;.bhaw])(?:;|\bbut\b|\bhowever\b|\balthough\b|\bwhereas\b|\bwhile\b|\. )", re.I)
 _JOIN = re.compile(
     r"^(?:\s|,|-|and|or|the|both|of|sides?|lungs?|lower|upper|mid|hemithora(?:x|ces)|proximal|distal|medial|lateral"
     r"|anterior|posterior|superior|inferior|aspect|portion|XXXX)*$",

@@ -44,10 +44,11 @@ _KNOWN = (
     "technique|examination|exam|procedure|reason for exam(?:ination)?|recommendations?|notification|"
     "final report|wet read|addendum|summary|opinion|report"
 )
-_HEADER = re.compile(
-    r"(?:^|(?<=\n)|(?<=\.\s)|(?<=\.\s\s))[ \t]*"
-    r"(?P<name>(?i:" + _KNOWN + r")|[A-Z][A-Z /&()-]{1,40}[A-Z)])[ \t]*:",
-)
+# A header starts a line, the text, or follows a full stop and one or two white space characters.
+# The header pattern is tried only at those anchors: a lookbehind tried at every character of
+# the report cost more than the rest of section splitting.
+_HEADER = re.compile(r"[ \t]*(?P<name>(?i:" + _KNOWN + r")|[A-Z][A-Z /&()-]{1,40}[A-Z)])[ \t]*:")
+_ANCHOR = re.compile(r"\n|\.\s")
 _FINAL_REPORT = re.compile(r"^\s*FINAL REPORT\s*$", re.M)
 
 
@@ -83,7 +84,7 @@ def split_sections(text: str) -> list[Section]:
     """
     if not isinstance(text, str):
         raise TypeError(f"report text must be str, got {type(text).__name__}")
-    heads = list(_HEADER.finditer(text))
+    heads = _headers(text)
     out: list[Section] = []
     pos = 0
     name = "text"
@@ -94,6 +95,28 @@ def split_sections(text: str) -> list[Section]:
         pos = m.end()
     _append(out, name, text, pos, len(text))
     return out
+
+
+def _headers(text: str) -> list[re.Match]:
+    """Header matches, left to right, non-overlapping."""
+    if ":" not in text:
+        return []
+    anchors = [0]
+    for m in _ANCHOR.finditer(text):
+        end = m.end()
+        anchors.append(end)
+        if m.group() != "\n" and end < len(text) and text[end].isspace():
+            anchors.append(end + 1)
+    heads: list[re.Match] = []
+    pos = 0
+    for a in anchors:
+        if a < pos:
+            continue
+        m = _HEADER.match(text, a)
+        if m is not None:
+            heads.append(m)
+            pos = m.end()
+    return heads
 
 
 def _append(out: list[Section], name: str, text: str, start: int, end: int) -> None:

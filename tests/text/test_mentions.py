@@ -54,3 +54,16 @@ def test_trie_regex_prefers_longest():
 
 def test_repr():
     assert repr(MentionMatcher()).startswith("MentionMatcher(phrases=")
+
+
+def test_offsets_survive_text_whose_lower_case_is_longer(onto):
+    # "İ".lower() is two characters: matching falls back to the original text, spans stay exact
+    text = "İ: Small left pleural effusion."
+    found = [m for m in get_matcher().find(text) if m.kind == FINDING]
+    assert [text[m.start : m.end] for m in found] == ["pleural effusion"]
+    assert found[0].value == onto.finding_index("pleural effusion")
+
+
+def test_passing_the_lowered_sentence_changes_nothing():
+    text = "No focal consolidation, pneumothorax or large pleural effusion."
+    assert get_matcher().find(text, text.lower()) == get_matcher().find(text)

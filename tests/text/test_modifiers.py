@@ -72,3 +72,15 @@ def test_clauses_cut_at_conjunctions():
     first = next(c for c in clauses if c[0] <= s.index("effusion") < c[1])
     last = next(c for c in clauses if c[0] <= s.index("atelectasis") < c[1])
     assert first != last and first[1] <= s.index("however")
+
+
+def test_modifiers_on_text_whose_lower_case_is_longer():
+    from cxrgraph.text.modifiers import get_modifier_finder
+
+    text = "İ: no pleural effusion but mild cardiomegaly"
+    s = text.index("pleural")
+    e = s + len("pleural effusion")
+    c = text.index("cardiomegaly")
+    mods = get_modifier_finder().analyse(text, [(s, e), (c, c + len("cardiomegaly"))])
+    assert [m.existence for m in mods] == ["absent", "present"]
+    assert mods[1].severity == "mild"
