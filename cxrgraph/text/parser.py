@@ -71,10 +71,7 @@ def parse_report(
     if not text.strip():
         warnings.warn("empty report text: returning an empty graph", UserWarning, stacklevel=2)
         return _empty(onto, ["empty report"], graph_attrs)
-    chosen = select_sections(split_sections(text), sections)
-    spans: list[tuple[int, int]] = []
-    for sec in chosen:
-        spans.extend(split_sentences(sec.text, offset=sec.start))
+    spans = _sentence_spans(text, sections)
     if not spans:
         warnings.warn(
             "report has no text to parse (only headers?): returning an empty graph", UserWarning, stacklevel=2
@@ -84,7 +81,14 @@ def parse_report(
         from cxrgraph.text.stanza_backend import parse_with_stanza
 
         return parse_with_stanza(text, spans, document=document, ontology=onto, **graph_attrs)
-    return _parse_rules(text, spans, onto, graph_attrs)
+    return _build(_read_rules(text, spans, onto), onto, graph_attrs)
+
+
+def _sentence_spans(text: str, sections: Sequence[str] | None) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for sec in select_sections(split_sections(text), sections):
+        spans.extend(split_sentences(sec.text, offset=sec.start))
+    return spans
 
 
 def _empty(onto: Ontology, errors: list[str], graph_attrs: dict[str, Any]) -> ReportGraph:
@@ -117,7 +121,12 @@ def _names(onto: Ontology) -> tuple:
     return hit[1:]
 
 
-def _parse_rules(text: str, spans: list[tuple[int, int]], onto: Ontology, graph_attrs: dict[str, Any]) -> ReportGraph:
+def _read_rules(text: str, spans: list[tuple[int, int]], onto: Ontology) -> dict[str, Any]:
+    """Everything the rules backend reads from a report, as :meth:`ReportGraph.build` arguments.
+
+    Plain Python objects (the region-sentence matrix as a ``bytearray``): a worker process sends
+    this back far faster than a pickled graph, whose ``HeteroData`` stores cost milliseconds.
+    """
     sentences = [text[a:b] for a, b in spans]
     triplets: list[ReportTriplet] = []
     codes: list[tuple[int, int, int, int, int]] = []
@@ -152,18 +161,22 @@ def _parse_rules(text: str, spans: list[tuple[int, int]], onto: Ontology, graph_
                         f.explicit,
                     )
                 )
-    region_rows = torch.frombuffer(rows, dtype=torch.bool).view(len(spans), num_regions)
-    return ReportGraph.build(
-        triplets,
-        sentences=sentences,
-        sentence_spans=spans,
-        mentions=mentions,
-        region_sentences=region_rows,
-        suggestive_of=suggest,
-        ontology=onto,
-        codes=codes,
-        **graph_attrs,
-    )
+    return {
+        "report_triplets": triplets,
+        "sentences": sentences,
+        "sentence_spans": spans,
+        "mentions": mentions,
+        "region_sentences": rows,
+        "suggestive_of": suggest,
+        "codes": codes,
+    }
+
+
+def _build(reading: dict[str, Any], onto: Ontology, graph_attrs: dict[str, Any]) -> ReportGraph:
+    """The graph of a :func:`_read_rules` reading."""
+    rows = reading["region_sentences"]
+    region_rows = torch.frombuffer(rows, dtype=torch.bool).view(len(reading["sentences"]), onto.num_regions)
+    return ReportGraph.build(**{**reading, "region_sentences": region_rows}, ontology=onto, **graph_attrs)
 
 
 def assertion(sentence: str, start: int, end: int, *, ontology: Ontology | None = None) -> str:
@@ -207,6 +220,21 @@ def _parse_one(item: tuple[str, Any, dict[str, Any]]) -> ReportGraph:
         log.warning("report %s skipped: %s", rid, err)
         onto = kwargs.get("ontology") or get_ontology()
         return _empty(onto, [f"{type(err).__name__}: {err}"], {"id": rid})
+
+
+def _read_one(item: tuple[str, Any, dict[str, Any]]) -> tuple[str, dict[str, Any] | ReportGraph]:
+    """Worker side of :func:`parse_reports`: the rules reading of a report, else its graph."""
+    rid, text, kwargs = item
+    if isinstance(text, str) and text.strip() and kwargs.get("backend", "rules") == "rules" and set(kwargs) <= _PLAIN:
+        onto = kwargs.get("ontology") or get_ontology()
+        spans = _sentence_spans(text, kwargs.get("sections", DEFAULT_SECTIONS))
+        if spans:
+            return rid, _read_rules(text, spans, onto)
+    return rid, _parse_one(item)
+
+
+# parse_report options under which a worker may send a reading instead of a graph
+_PLAIN = frozenset(("backend", "sections", "ontology"))
 
 
 def parse_reports(
@@ -253,9 +281,10 @@ def parse_reports(
         else:
             import multiprocessing as mp
 
+            onto = kwargs.get("ontology") or get_ontology()
             with mp.get_context("spawn" if _torch_threads_unsafe() else "fork").Pool(workers) as pool:
-                for graph in pool.imap(_parse_one, items, chunksize=chunksize):
-                    out.append(graph)
+                for rid, result in pool.imap(_read_one, items, chunksize=chunksize):
+                    out.append(result if isinstance(result, ReportGraph) else _build(result, onto, {"id": rid}))
                     if bar is not None:
                         bar.update(1)
     finally:

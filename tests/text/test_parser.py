@@ -94,11 +94,27 @@ def test_parse_reports_records_bad_items():
 
 @pytest.mark.slow
 def test_parse_reports_workers_match_serial():
-    texts = {f"r{i}": t for i, t in enumerate(["No effusion.", "Left lower lobe pneumonia.", None] * 50)}
+    # readings come back from the workers and are built here; failures come back as graphs
+    reports = ["No effusion.", "Left lower lobe pneumonia may represent infection.", None, "", "FINDINGS:"]
+    texts = {f"r{i}": t for i, t in enumerate(reports * 30)}
     serial = parse_reports(texts)
     parallel = parse_reports(texts, workers=2, chunksize=8)
     assert [g.id for g in parallel] == list(texts)
-    assert [list(g.triplets) for g in parallel] == [list(g.triplets) for g in serial]
+
+    def state(g):
+        edges = g["finding", "located_at", "anatomy"]
+        return (
+            list(g.triplets),
+            list(g.mentions),
+            g.errors,
+            g.region_sentences.tolist(),
+            [edges[k].tolist() for k in ("edge_index", "existence", "severity", "change")],
+            g["finding"].existence.tolist(),
+            g["finding", "suggestive_of", "finding"].edge_index.tolist(),
+        )
+
+    assert [state(g) for g in parallel] == [state(g) for g in serial]
+    assert sum(bool(g.errors) for g in parallel) == 90
     with pytest.raises(ValueError):
         parse_reports(texts, workers=0)
 
