@@ -14,6 +14,7 @@ from cxrgraph.temporal.batch import (
     comparison_sentences,
     image_to_tensor,
     progression_against_empty,
+    region_levels,
 )
 from cxrgraph.temporal.evaluation import ProgressionEvaluation, evaluate_progression, write_evaluation
 from cxrgraph.temporal.guidance import SentenceEmbedder, TextGuidance
@@ -53,6 +54,7 @@ __all__ = [
     "comparison_sentences",
     "image_to_tensor",
     "progression_against_empty",
+    "region_levels",
     "ManifoldAlignment",
     "ManifoldOutput",
     "MANIFOLDS",

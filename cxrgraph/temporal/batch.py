@@ -19,6 +19,7 @@ __all__ = [
     "collate_temporal",
     "comparison_sentences",
     "progression_against_empty",
+    "region_levels",
     "image_to_tensor",
 ]
 
@@ -80,6 +81,24 @@ def progression_against_empty(current: ClinicalGraph | Batch, ontology: Ontology
         region = store.edge_index[1][shown]
         out.view(-1)[region] = onto.label_index("progression", "worsened")  # batched region ids are b * 29 + r
     return out
+
+
+def region_levels(graphs: ClinicalGraph | Batch, ontology: Ontology | None = None) -> Tensor:
+    """Severity level each study's graph gives each region, ``[B, 29]`` long.
+
+    0 nothing shown, 1 mild or ungraded, 2 moderate, 3 severe: the highest over the region's
+    present or uncertain findings (as :func:`cxrgraph.temporal.region_targets`, for a batch).
+    """
+    onto = ontology or get_ontology()
+    num_r = onto.num_regions
+    num_b = int(getattr(graphs, "num_graphs", 1) or 1)
+    out = torch.zeros(num_b * num_r, dtype=torch.long)
+    store = graphs[LOCATED_AT]
+    if store.edge_index.numel():
+        shown = store.existence != onto.label_index("existence", "absent")
+        level = store.severity[shown].clamp_min(1)  # severity codes: 0 unspecified, 1 mild .. 3 severe
+        out = out.scatter_reduce(0, store.edge_index[1][shown].cpu(), level.cpu(), reduce="amax")
+    return out.view(num_b, num_r)
 
 
 @dataclass

@@ -224,6 +224,10 @@ class ManifoldAlignment(nn.Module):
                 h = self.ball.projx(self.ball.expmap0(self._clip(self.ball.logmap0(h))))
         return h.view(num_b, self.num_regions, -1)
 
+    def tangent(self, points: Tensor) -> Tensor:
+        """Points on the manifold as tangent vectors at the origin (``log_0``; identity when flat)."""
+        return points if self.ball is None else self.ball.logmap0(points)
+
     def change(self, prior: Tensor, current: Tensor) -> ManifoldOutput:
         """Change features between points already on the manifold."""
         if self.ball is None:

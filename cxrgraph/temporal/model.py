@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cxrgraph.image.features import region_grid
 from cxrgraph.image.io import check_image_batch, resize_image
 from cxrgraph.ontology import get_ontology
-from cxrgraph.temporal.batch import PairBatch, TemporalSample, progression_against_empty
+from cxrgraph.temporal.batch import PairBatch, TemporalSample, progression_against_empty, region_levels
+from cxrgraph.temporal.crops import GEOMETRY_CHANNELS, region_crops, thorax_geometry
 from cxrgraph.temporal.guidance import TextGuidance
 from cxrgraph.temporal.head import ProgressionHead
 from cxrgraph.temporal.manifold import ManifoldAlignment, ManifoldOutput
@@ -38,20 +40,27 @@ def _conv(cin: int, cout: int, k: int, stride: int) -> list[nn.Module]:
 
 
 class RegionImageEncoder(nn.Module):
-    r"""Region features of radiographs: a feature map pooled per region box with RoIAlign.
+    r"""Region features of radiographs, one vector per anatomy region box.
 
-    ``backbone="small"`` is a five-layer CNN of stride 8 (``width`` to ``4·width`` channels,
-    about 30 MMAC per 128 px image at ``width=16``) sized for CPU training on the phantom; any
-    name of :data:`cxrgraph.image.features.FEATURE_BACKBONES` uses
+    ``backbone="crops"`` (the default) resamples each region box of the exposure-normalised
+    image to a ``crop_size`` grid, with the mirrored contralateral region as a second channel
+    (:func:`~cxrgraph.temporal.crops.region_crops`), and runs a four-layer CNN on every crop;
+    crops keep the full image resolution inside small regions and register the same region
+    across studies. The box in the frame of the thorax
+    (:func:`~cxrgraph.temporal.crops.thorax_geometry`) is appended, so region sizes such as
+    the heart's are read relative to the chest. ``backbone="small"`` is a five-layer CNN of
+    stride 8 on the whole image, pooled per box with RoIAlign; any name of
+    :data:`cxrgraph.image.features.FEATURE_BACKBONES` uses
     :class:`~cxrgraph.image.RegionFeatureExtractor` instead (local weights only). Each region
-    gets the mean and the max of its RoIAlign grid, so a small lesion inside a large zone
-    still shows.
+    gets the mean and the max of its CNN grid, so a small lesion inside a large zone still
+    shows.
 
     Args:
-        backbone: ``"small"`` or a :class:`~cxrgraph.image.RegionFeatureExtractor` backbone.
+        backbone: ``"crops"``, ``"small"`` or a :class:`~cxrgraph.image.RegionFeatureExtractor`
+            backbone.
         image_size: Side images are resized to.
-        width: Base width of the small CNN.
-        output_size: RoIAlign grid per region.
+        width: Base width of the small CNNs.
+        output_size: RoIAlign grid per region of a whole-image backbone.
         weights: Weights for a torchvision / torchxrayvision backbone (see
             :class:`~cxrgraph.image.RegionFeatureExtractor`).
         pixel_grid: Also append the region's pixels resampled to a ``pixel_grid`` x
@@ -59,6 +68,7 @@ class RegionImageEncoder(nn.Module):
             the boxes, which needs no training.
         box_geometry: Also append the box centre, width and height (region size is what
             cardiomegaly changes).
+        crop_size: Crop side of the ``"crops"`` backbone.
 
     Shapes:
         - **input:** images ``[B, 1, H, W]`` in ``[0, 1]``, boxes ``[B, R, 4]`` normalised xyxy
@@ -67,23 +77,34 @@ class RegionImageEncoder(nn.Module):
 
     def __init__(
         self,
-        backbone: str = "small",
+        backbone: str = "crops",
         image_size: int = 128,
         width: int = 16,
         output_size: int = 3,
         weights: str | None = None,
         pixel_grid: int = 6,
         box_geometry: bool = True,
+        crop_size: int = 16,
     ) -> None:
         super().__init__()
         if pixel_grid < 0:
             raise ValueError(f"pixel_grid: must be >= 0, got {pixel_grid}")
+        if crop_size < 4:
+            raise ValueError(f"crop_size: must be >= 4, got {crop_size}")
         self.backbone_name = backbone
         self.image_size = int(image_size)
         self.output_size = int(output_size)
         self.pixel_grid = int(pixel_grid)
         self.box_geometry = bool(box_geometry)
-        if backbone == "small":
+        self.crop_size = int(crop_size)
+        self.extractor = None
+        if backbone == "crops":
+            self.body = nn.Sequential(
+                *_conv(2, width, 3, 1), *_conv(width, 2 * width, 3, 2), *_conv(2 * width, 2 * width, 3, 1),
+                *_conv(2 * width, 4 * width, 3, 2),
+            )  # fmt: skip
+            self.feature_channels, self.stride = 4 * width, 1
+        elif backbone == "small":
             if image_size % 8:
                 raise ValueError(f"image_size: must be divisible by 8 for the small backbone, got {image_size}")
             self.body = nn.Sequential(
@@ -91,7 +112,6 @@ class RegionImageEncoder(nn.Module):
                 *_conv(2 * width, 4 * width, 3, 2), *_conv(4 * width, 4 * width, 3, 1),
             )  # fmt: skip
             self.feature_channels, self.stride = 4 * width, 8
-            self.extractor = None
         else:
             from cxrgraph.image.features import RegionFeatureExtractor
 
@@ -100,8 +120,19 @@ class RegionImageEncoder(nn.Module):
             self.feature_channels, self.stride = self.extractor.out_channels, self.extractor.stride
 
     @property
+    def uses_crops(self) -> bool:
+        """Whether regions are encoded from their own crops (per-region inputs exist)."""
+        return self.backbone_name == "crops"
+
+    @property
+    def extra_channels(self) -> int:
+        """Size of the untrained per-region inputs appended to the CNN features."""
+        geometry = GEOMETRY_CHANNELS if self.uses_crops else 0
+        return geometry + self.pixel_grid**2 + (4 if self.box_geometry else 0)
+
+    @property
     def out_channels(self) -> int:
-        return 2 * self.feature_channels + self.pixel_grid**2 + (4 if self.box_geometry else 0)
+        return 2 * self.feature_channels + self.extra_channels
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.backbone_name!r}, out_channels={self.out_channels}, image_size={self.image_size})"
@@ -111,7 +142,9 @@ class RegionImageEncoder(nn.Module):
         return batch.to(next(self.parameters()).device)
 
     def feature_map(self, images: Tensor) -> Tensor:
-        """``[B, C, h, w]`` feature map of checked, resized images."""
+        """``[B, C, h, w]`` feature map of checked, resized images (whole-image backbones)."""
+        if self.uses_crops:
+            raise ValueError("feature_map: the 'crops' backbone has no whole-image feature map")
         return self._map(self._images(images))
 
     def _map(self, batch: Tensor) -> Tensor:
@@ -119,28 +152,65 @@ class RegionImageEncoder(nn.Module):
             return self.extractor.body(self.extractor._normalise(batch))
         return self.body((batch - 0.5) / 0.25)
 
-    def forward(self, images: Tensor, boxes: Tensor) -> Tensor:
+    def _extras(self, pixels: Tensor, boxes: Tensor) -> Tensor:
+        """Untrained per-region inputs ``[B, R, extra_channels]``: geometry and pixel grid."""
         from torchvision.ops import roi_align
 
-        pixels = self._images(images)
-        fmap = self._map(pixels)
-        grid, pix = region_grid(fmap, boxes, self.image_size, self.output_size, sampling_ratio=2)  # [B * R, C, s, s]
-        grid = grid.to(fmap.dtype)
-        num_b, num_r = fmap.size(0), pix.size(1)
-        parts = [grid.mean(dim=(2, 3)), grid.amax(dim=(2, 3))]
+        num_b, num_r = boxes.shape[:2]
+        unit = torch.nan_to_num(boxes.float()).clamp(0.0, 1.0).to(pixels.device)
+        parts = []
+        if self.uses_crops:
+            parts.append(thorax_geometry(unit) * 4.0)
         if self.pixel_grid:
             # each image standardised on its own: exposure differs between studies, lesions do not
             mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
             std = pixels.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
             raw = roi_align(
-                (pixels - mean) / std, list(pix), output_size=self.pixel_grid, sampling_ratio=2, aligned=True
+                (pixels - mean) / std,
+                list(unit * self.image_size),
+                output_size=self.pixel_grid,
+                sampling_ratio=2,
+                aligned=True,
             )
-            parts.append(raw.flatten(1))
+            parts.append(raw.flatten(1).view(num_b, num_r, -1))
         if self.box_geometry:
-            unit = pix / self.image_size
             size = unit[..., 2:] - unit[..., :2]
-            parts.append(torch.cat([(unit[..., :2] + unit[..., 2:]) / 2, size], dim=-1).view(num_b * num_r, 4) * 4.0)
-        return torch.cat(parts, dim=1).view(num_b, num_r, -1)
+            parts.append(torch.cat([(unit[..., :2] + unit[..., 2:]) / 2, size], dim=-1) * 4.0)
+        if not parts:
+            return pixels.new_zeros(num_b, num_r, 0)
+        return torch.cat(parts, dim=-1)
+
+    def region_inputs(self, images: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-region inputs of the ``"crops"`` backbone: crops ``[B, R, 2, S, S]`` and extras ``[B, R, E]``.
+
+        Together with :meth:`encode_inputs` this encodes any subset of regions, e.g. only some
+        regions of each study during pretraining.
+        """
+        if not self.uses_crops:
+            raise ValueError(
+                f"region_inputs: only the 'crops' backbone has per-region inputs, not {self.backbone_name!r}"
+            )
+        pixels = self._images(images)
+        boxes = torch.as_tensor(boxes).to(pixels.device)
+        return region_crops(pixels, boxes, self.crop_size), self._extras(pixels, boxes)
+
+    def encode_inputs(self, crops: Tensor, extras: Tensor) -> Tensor:
+        """Features ``[N, out_channels]`` of region inputs ``[N, 2, S, S]`` and ``[N, E]``."""
+        h = self.body(crops)
+        return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3)), extras.to(h.dtype)], dim=1)
+
+    def forward(self, images: Tensor, boxes: Tensor) -> Tensor:
+        if self.uses_crops:
+            crops, extras = self.region_inputs(images, boxes)
+            num_b, num_r = crops.shape[:2]
+            return self.encode_inputs(crops.flatten(0, 1), extras.flatten(0, 1)).view(num_b, num_r, -1)
+        pixels = self._images(images)
+        fmap = self._map(pixels)
+        grid, pix = region_grid(fmap, boxes, self.image_size, self.output_size, sampling_ratio=2)  # [B * R, C, s, s]
+        grid = grid.to(fmap.dtype)
+        num_b, num_r = fmap.size(0), pix.size(1)
+        pooled = torch.cat([grid.mean(dim=(2, 3)), grid.amax(dim=(2, 3))], dim=1).view(num_b, num_r, -1)
+        return torch.cat([pooled, self._extras(pixels, pix / self.image_size).to(pooled.dtype)], dim=-1)
 
 
 @dataclass
@@ -213,6 +283,10 @@ class TemporalRegionEncoder(nn.Module):
             present = present.to(x.device, torch.bool).unsqueeze(-1)
             x = torch.where(present, x, self.region_missing.expand_as(x))
         return x
+
+    def embed_selected(self, features: Tensor, region: Tensor) -> Tensor:
+        """Embeddings ``[N, D]`` of single regions: features ``[N, C]`` of regions ``region`` ``[N]``."""
+        return self.proj(features.to(self.proj.weight)) + self.region_identity[region.to(self.proj.weight.device)]
 
     def forward(
         self,
@@ -289,11 +363,13 @@ class ProgressionConfig:
     """Hyperparameters of :class:`ProgressionModel` (plain values, stored in checkpoints).
 
     Attributes:
-        backbone: Region image backbone (``"small"`` or a RegionFeatureExtractor name).
+        backbone: Region image backbone (``"crops"``, ``"small"`` or a RegionFeatureExtractor
+            name).
         image_size: Image side.
         width: Small CNN base width.
         pixel_grid: Raw pixel grid per region appended to the features (0 = none).
         box_geometry: Append box centre and size to the region features.
+        crop_size: Region crop side of the ``"crops"`` backbone.
         embed_channels: Region embedding size ``D``.
         alignment: One of :data:`ALIGNMENTS`.
         hidden_channels: Manifold dimension.
@@ -309,19 +385,23 @@ class ProgressionConfig:
         text_channels: Sentence embedding size (384 for MiniLM).
         align_weight: Weight of the alignment loss.
         text_weight: Weight of the text guidance loss.
+        level_weight: Weight of the severity auxiliary: each study's region representation
+            (its tangent vector at the origin on the manifold, its embedding for the plain
+            baseline) is read out linearly to the level its graph gives the region (0 = off).
         freeze_backbone: Keep the image backbone fixed (e.g. after region pretraining); its
             region features can then be computed once (:meth:`ProgressionModel.region_features`).
     """
 
-    backbone: str = "small"
+    backbone: str = "crops"
     image_size: int = 128
     width: int = 16
     pixel_grid: int = 6
     box_geometry: bool = True
+    crop_size: int = 16
     embed_channels: int = 64
     alignment: str = "poincare"
-    hidden_channels: int = 32
-    num_layers: int = 1
+    hidden_channels: int = 64
+    num_layers: int = 0
     curvature: float = 1.0
     clip_radius: float | None = 2.5
     margin: float = 1.0
@@ -331,8 +411,9 @@ class ProgressionConfig:
     beta: float = 0.999
     text_guidance: bool = True
     text_channels: int = 384
-    align_weight: float = 0.5
+    align_weight: float = 0.1
     text_weight: float = 0.5
+    level_weight: float = 0.5
     freeze_backbone: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -394,6 +475,7 @@ class ProgressionModel(nn.Module):
             width=cfg.width,
             pixel_grid=cfg.pixel_grid,
             box_geometry=cfg.box_geometry,
+            crop_size=cfg.crop_size,
         )
         if cfg.alignment == "concat":
             self.alignment = None
@@ -416,6 +498,10 @@ class ProgressionModel(nn.Module):
             if cfg.text_guidance and cfg.alignment != "concat"
             else None
         )
+        # severity read-out of single studies: a change is the sign of a level difference, so
+        # each study's own representation should already order the levels
+        state = cfg.embed_channels if self.alignment is None else cfg.hidden_channels
+        self.level_head = nn.Linear(state, 4) if cfg.level_weight > 0 else None
 
         if cfg.freeze_backbone:
             self.encoder.image_encoder.requires_grad_(False)
@@ -532,14 +618,36 @@ class ProgressionModel(nn.Module):
             )
         return out, target
 
+    @staticmethod
+    def level_targets(batch: PairBatch) -> tuple[Tensor, Tensor]:
+        """Region levels ``[B, R]`` of the prior and current graphs (-1 where the region has no box)."""
+        prior = region_levels(batch.prior).masked_fill(~batch.prior_present.cpu(), -1)
+        current = region_levels(batch.current).masked_fill(~batch.current_present.cpu(), -1)
+        return prior, current
+
+    def level_logits(self, out: ProgressionOutput) -> tuple[Tensor, Tensor]:
+        """Severity logits ``[B, R, 4]`` of the prior and current study (needs ``level_weight > 0``)."""
+        if self.level_head is None:
+            raise ValueError("level_logits: the model has no level read-out (level_weight is 0)")
+        if out.manifold is None:
+            prior, current = out.regions.previous, out.regions.current
+        else:
+            prior, current = self.alignment.tangent(out.manifold.prior), self.alignment.tangent(out.manifold.current)
+        return self.level_head(prior), self.level_head(current)
+
     def losses(
         self,
         out: ProgressionOutput,
         target: Tensor,
         sentence_embeddings: Tensor | None = None,
         guidance_index: Tensor | None = None,
+        levels: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
-        """``{"loss", "cls", "align", "text"}`` (weighted total and its parts)."""
+        """``{"loss", "cls", "align", "text", "level"}`` (weighted total and its parts).
+
+        ``levels`` are the prior and current region levels (:meth:`level_targets`) for the
+        severity auxiliary; without them it is skipped.
+        """
         cfg = self.config
         cls = self.head.loss(out.logits, target)
         zero = out.logits.sum() * 0.0
@@ -548,8 +656,23 @@ class ProgressionModel(nn.Module):
         guided = sentence_embeddings is not None and guidance_index is not None and sentence_embeddings.numel() > 0
         if self.guidance is not None and guided:
             text = self.guidance(out.features, sentence_embeddings.to(out.features), guidance_index)
-        total = cls + cfg.align_weight * align + cfg.text_weight * text
-        return {"loss": total, "cls": cls.detach(), "align": align.detach(), "text": text.detach()}
+        level = zero
+        if self.level_head is not None and levels is not None:
+            lp, lc = self.level_logits(out)
+            tp, tc = (t.to(out.logits.device) for t in levels)
+            # a prior replaced by the stand-in shows nothing of the prior's levels
+            tp = torch.where(out.regions.has_previous.view(-1, 1), tp, torch.full_like(tp, -1))
+            logits, tgt = torch.cat([lp, lc]).flatten(0, 1), torch.cat([tp, tc]).flatten()
+            if (tgt >= 0).any():
+                level = F.cross_entropy(logits[tgt >= 0], tgt[tgt >= 0])
+        total = cls + cfg.align_weight * align + cfg.text_weight * text + cfg.level_weight * level
+        return {
+            "loss": total,
+            "cls": cls.detach(),
+            "align": align.detach(),
+            "text": text.detach(),
+            "level": level.detach(),
+        }
 
 
 def attach_region_features(

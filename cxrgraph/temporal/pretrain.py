@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ def pretrain_region_encoder(
     batch_size: int = 32,
     lr: float = 2e-3,
     seed: int = 0,
+    negatives_per_positive: float | None = 3.0,
 ) -> PretrainResult:
     r"""Pretrain a region encoder on single studies from their graphs (no pairs, no change labels).
 
@@ -88,6 +90,13 @@ def pretrain_region_encoder(
         batch_size: Studies per step.
         lr: AdamW learning rate.
         seed: Shuffling seed.
+        negatives_per_positive: With a per-region encoder (``"crops"`` backbone), each epoch
+            trains on every region that shows something and this many times as many randomly
+            drawn empty regions (``None``: all regions). Most regions of most studies are
+            empty; drawing a share of them each epoch keeps the cost proportional to the
+            findings. Batches then hold ``8 * batch_size`` regions and the learning rate decays
+            on a cosine. Whole-image backbones
+            always see every region of a study.
     """
     if len(images) != len(graphs):
         raise ValueError(f"images ({len(images)}) and graphs ({len(graphs)}) must pair up")
@@ -104,6 +113,10 @@ def pretrain_region_encoder(
         present.append(g[ANATOMY].has_box.bool())
     levels_t, finds_t = torch.stack(levels), torch.stack(finds)
     boxes_t, present_t = torch.stack(boxes), torch.stack(present)
+    if encoder.image_encoder.uses_crops and negatives_per_positive is not None:
+        return _pretrain_sampled(
+            encoder, imgs, boxes_t, present_t, levels_t, finds_t, epochs, batch_size, lr, seed, negatives_per_positive
+        )
     # only findings the data shows are read out; the others would just learn "never"
     used = finds_t.sum((0, 1)) > 0
     head = RegionPretrainHead(encoder.out_channels, int(used.sum()) or 1).to(device)
@@ -142,3 +155,76 @@ def pretrain_region_encoder(
     for p, flag in flags:
         p.requires_grad_(flag)
     return PretrainResult(history, time.perf_counter() - start, n)
+
+
+def _pretrain_sampled(
+    encoder: TemporalRegionEncoder,
+    imgs: Tensor,
+    boxes: Tensor,
+    present: Tensor,
+    levels: Tensor,
+    finds: Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    ratio: float,
+) -> PretrainResult:
+    """:func:`pretrain_region_encoder` on single regions of a per-region (crop) encoder."""
+    device = encoder.proj.weight.device
+    image_encoder = encoder.image_encoder
+    start = time.perf_counter()
+    crops, extras = [], []
+    with torch.no_grad():  # the crops themselves have no parameters: cut them once
+        for i in range(0, imgs.size(0), 64):
+            c, e = image_encoder.region_inputs(imgs[i : i + 64], boxes[i : i + 64])
+            crops.append(c.cpu())
+            extras.append(e.cpu())
+    crops_t, extras_t = torch.cat(crops), torch.cat(extras)
+    study, region = present.nonzero(as_tuple=True)
+    lv, fd = levels[study, region], finds[study, region]
+    positive = (lv > 0) | (fd.sum(-1) > 0)
+    pos_idx, neg_idx = positive.nonzero().squeeze(1), (~positive).nonzero().squeeze(1)
+    num_neg = min(len(neg_idx), max(round(ratio * len(pos_idx)), 1))
+    used = finds.sum((0, 1)) > 0
+    head = RegionPretrainHead(encoder.out_channels, int(used.sum()) or 1).to(device)
+    # level weights from what an epoch draws, not from all regions
+    counts = torch.bincount(lv[pos_idx], minlength=4).float()
+    counts[0] += num_neg
+    level_w = (counts.sum() / (4 * counts.clamp_min(1))).clamp(max=20.0).to(device)
+    flags = [(p, p.requires_grad) for p in encoder.parameters()]
+    encoder.requires_grad_(True)
+    opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(seed)
+    was_training = encoder.training
+    encoder.train()
+    step = max(8 * batch_size, 1)
+    total_steps = max(epochs * -(-(len(pos_idx) + num_neg) // step), 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k / total_steps, 1.0)))
+    )
+    history = []
+    for epoch in range(epochs):
+        chosen = torch.cat([pos_idx, neg_idx[torch.randperm(len(neg_idx), generator=gen)[:num_neg]]])
+        chosen = chosen[torch.randperm(len(chosen), generator=gen)]
+        total, steps = 0.0, 0
+        for i in range(0, len(chosen), step):
+            j = chosen[i : i + step]
+            b, r = study[j], region[j]
+            feats = image_encoder.encode_inputs(crops_t[b, r].to(device), extras_t[b, r].to(device))
+            lv_logits, f_logits = head(encoder.embed_selected(feats, r))
+            loss = F.cross_entropy(lv_logits, lv[j].to(device), weight=level_w)
+            if used.any():
+                loss = loss + F.binary_cross_entropy_with_logits(f_logits, fd[j][:, used].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            steps += 1
+        history.append(total / max(steps, 1))
+        log.info("region pretraining epoch %d/%d: loss %.4f", epoch + 1, epochs, history[-1])
+    encoder.train(was_training)
+    for p, flag in flags:
+        p.requires_grad_(flag)
+    return PretrainResult(history, time.perf_counter() - start, imgs.size(0))

@@ -233,7 +233,8 @@ class ProgressionModule(L.LightningModule):
         emb = None
         if self.embedder is not None and batch.guidance_text:
             emb = self.embedder(batch.guidance_text).to(self.device)
-        losses = self.model.losses(out, target, emb, batch.guidance_index)
+        levels = self.model.level_targets(batch) if self.model.level_head is not None else None
+        losses = self.model.losses(out, target, emb, batch.guidance_index, levels)
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(f"non-finite training loss at step {self.global_step}: {losses}")
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=batch.batch_size, prog_bar=False)

@@ -16,14 +16,32 @@ R = 29
 
 
 def test_region_image_encoder_shapes_and_errors():
-    enc = RegionImageEncoder(image_size=64, width=4)
     boxes = torch.tensor([[0.1, 0.1, 0.5, 0.5]]).expand(2, R, 4)
+    enc = RegionImageEncoder(image_size=64, width=4)
     out = enc(torch.rand(2, 1, 64, 64), boxes)
-    assert out.shape == (2, R, enc.out_channels) and enc.out_channels == 2 * 16 + 6 * 6 + 4
-    with pytest.raises(ValueError, match="boxes"):
-        enc(torch.rand(2, 1, 64, 64), torch.zeros(2, R, 3))
+    # crops: CNN mean + max, thorax geometry, pixel grid, box geometry
+    assert out.shape == (2, R, enc.out_channels) and enc.out_channels == 2 * 16 + 6 + 6 * 6 + 4
+    small = RegionImageEncoder("small", image_size=64, width=4)
+    assert small(torch.rand(2, 1, 64, 64), boxes).shape == (2, R, 2 * 16 + 6 * 6 + 4)
+    for e in (enc, small):
+        with pytest.raises(ValueError, match="boxes"):
+            e(torch.rand(2, 1, 64, 64), torch.zeros(2, R, 3))
     with pytest.raises(ValueError, match="divisible by 8"):
-        RegionImageEncoder(image_size=60)
+        RegionImageEncoder("small", image_size=60)
+    with pytest.raises(ValueError, match="per-region inputs"):
+        small.region_inputs(torch.rand(1, 1, 64, 64), boxes[:1])
+
+
+def test_crop_encoder_encodes_any_subset_of_regions():
+    torch.manual_seed(0)
+    enc = RegionImageEncoder(image_size=64, width=4, crop_size=8).eval()
+    images, boxes = torch.rand(2, 1, 64, 64), torch.rand(2, R, 2).repeat(1, 1, 2) * 0.4
+    boxes[..., 2:] += 0.5
+    crops, extras = enc.region_inputs(images, boxes)
+    assert crops.shape == (2, R, 2, 8, 8) and extras.shape == (2, R, enc.extra_channels)
+    full = enc(images, boxes)
+    some = enc.encode_inputs(crops[1, [3, 7]], extras[1, [3, 7]])
+    assert torch.allclose(some, full[1, [3, 7]], atol=1e-5)
 
 
 def test_temporal_encoder_uses_the_standin_without_prior():
@@ -61,7 +79,7 @@ def test_model_forward_batch_and_losses(alignment):
     assert (out.manifold is None) == (alignment == "concat")
     emb = torch.randn(len(batch.guidance_text), 5)
     losses = model.losses(out, target, emb, batch.guidance_index)
-    assert set(losses) == {"loss", "cls", "align", "text"}
+    assert set(losses) == {"loss", "cls", "align", "text", "level"}
     assert torch.isfinite(losses["loss"])
     losses["loss"].backward()
     if alignment == "concat":
@@ -104,3 +122,27 @@ def test_config_rejects_unknown_keys():
         ProgressionModel({"alignmnet": "poincare"})
     with pytest.raises(ValueError, match="alignment"):
         ProgressionModel({"alignment": "sphere"})
+
+
+def test_region_levels_and_the_severity_auxiliary():
+    from cxrgraph.temporal import region_levels
+    from cxrgraph.temporal.pretrain import region_targets
+
+    torch.manual_seed(0)
+    samples = [make_sample(0), make_sample(1, prior=False)]
+    batch = collate_temporal(samples)
+    levels = region_levels(batch.current)
+    assert torch.equal(levels[0], region_targets(samples[0].pair.current)[0])
+    model = ProgressionModel(ProgressionConfig(image_size=64, width=4, embed_channels=16, text_guidance=False))
+    assert model.level_head is not None
+    out, target = model.forward_batch(batch)
+    prior, current = model.level_targets(batch)
+    assert prior.shape == current.shape == (2, R)
+    losses = model.losses(out, target, levels=(prior, current))
+    assert torch.isfinite(losses["level"]) and float(losses["level"]) > 0.0
+    losses["loss"].backward()
+    assert model.level_head.weight.grad is not None
+    off = ProgressionModel(ProgressionConfig(image_size=64, width=4, embed_channels=16, level_weight=0.0))
+    assert off.level_head is None
+    with pytest.raises(ValueError, match="level"):
+        off.level_logits(off.forward_batch(batch)[0])
