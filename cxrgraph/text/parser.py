@@ -136,30 +136,21 @@ def _read_rules(text: str, spans: list[tuple[int, int]], onto: Ontology) -> dict
     rows = bytearray(len(spans) * num_regions)  # region_sentences, row-major
     region_names, finding_names, ex_code, sev_code, ch_code = _names(onto)
     for si, ((a, _b), sent) in enumerate(zip(spans, sentences)):
-        reading = read_sentence(sent, onto)
-        for r, start, end in reading.regions:
+        regions, findings, suggestive = read_sentence(sent, onto)
+        for r, start, end in regions:
             mentions.append(ReportMention(REGION, region_names[r], si, (a + start, a + end)))
             rows[si * num_regions + r] = 1
-        suggest.extend(reading.suggestive_of)
-        for f in reading.findings:
-            span = (a + f.start, a + f.end)
-            mentions.append(ReportMention(FINDING, finding_names[f.finding], si, span))
-            ex, sev, ch = ex_code[f.existence], sev_code[f.severity], ch_code[f.change]
-            for r in f.regions:
-                if f.explicit:
+        suggest.extend(suggestive)
+        for f, start, end, existence, severity, change, f_regions, explicit in findings:
+            span = (a + start, a + end)
+            mentions.append(ReportMention(FINDING, finding_names[f], si, span))
+            ex, sev, ch = ex_code[existence], sev_code[severity], ch_code[change]
+            for r in f_regions:
+                if explicit:
                     rows[si * num_regions + r] = 1
-                codes.append((f.finding, r, ex, sev, ch))
+                codes.append((f, r, ex, sev, ch))
                 triplets.append(
-                    ReportTriplet(
-                        region_names[r],
-                        finding_names[f.finding],
-                        f.existence,
-                        f.severity,
-                        f.change,
-                        si,
-                        span,
-                        f.explicit,
-                    )
+                    ReportTriplet(region_names[r], finding_names[f], existence, severity, change, si, span, explicit)
                 )
     return {
         "report_triplets": triplets,

@@ -89,12 +89,68 @@ class ReportGraph(ClinicalGraph):
       (a located finding or a named region), for region–sentence alignment;
     * ``report_triplets`` (``list[ReportTriplet]``), exposed as :attr:`triplets`;
     * ``errors`` (``list[str]``): problems met while parsing (empty for a clean parse).
+
+    A graph made by :meth:`build` keeps the parse and creates its PyG stores and tensors on
+    first use: parsing a corpus to triplets or JSON never pays for tensors it does not read,
+    and a graph that is used behaves exactly like one built eagerly.
     """
+
+    def __getattr__(self, key: str) -> Any:
+        if key in _STORE_KEYS:
+            if "_pending" not in self.__dict__:
+                raise AttributeError(key)
+            self._materialise()
+            return self.__dict__[key]
+        return super().__getattr__(key)
+
+    def _materialise(self) -> None:
+        """Create the stores from the pending parse (see :meth:`build`)."""
+        d = self.__dict__
+        p = d["_pending"]
+        g = _from_codes(type(self), p["ontology"], p["codes"], p["suggestive_of"])
+        ref = weakref.ref(self)
+        for store in (g._global_store, *g._node_store_dict.values(), *g._edge_store_dict.values()):
+            store.__dict__["_parent"] = ref
+        for key in _STORE_KEYS:
+            d[key] = g.__dict__[key]
+        del d["_pending"]
+        for key, value in p["graph_attrs"].items():
+            self[key] = value
+        # the global store is fresh (no cached views): fill its mapping directly
+        mapping = d["_global_store"]._mapping
+        mapping["sentences"] = p["sentences"]
+        mapping["sentence_spans"] = p["sentence_spans"]
+        mapping["mentions"] = p["mentions"]
+        mapping["region_sentences"] = p["region_sentences"]
+        mapping["report_triplets"] = p["report_triplets"]
+        mapping["errors"] = p["errors"]
+
+    def _parsed(self, key: str) -> Any:
+        """A text attribute, read without creating the stores when they are still pending."""
+        p = self.__dict__.get("_pending")
+        if p is not None:
+            return p[key] if key in _TEXT_KEYS else p["graph_attrs"].get(key)
+        return self._global_store.get(key)
+
+    def __copy__(self) -> ReportGraph:
+        if "_pending" in self.__dict__:
+            self._materialise()
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict) -> ReportGraph:
+        if "_pending" in self.__dict__:
+            self._materialise()
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[str, Any]:
+        if "_pending" in self.__dict__:
+            self._materialise()
+        return self.__dict__
 
     @property
     def triplets(self) -> ReportTriplets:  # type: ignore[override]
         """Triplets with sentence index and character span (callable: merged edges)."""
-        return ReportTriplets(list(self._global_store.get("report_triplets") or []), self)
+        return ReportTriplets(list(self._parsed("report_triplets") or []), self)
 
     @classmethod
     def build(
@@ -143,32 +199,39 @@ class ReportGraph(ClinicalGraph):
                 )
                 for t in report_triplets
             ]
-        g = _from_codes(cls, onto, codes, suggestive_of)
-        for key, value in graph_attrs.items():
-            g[key] = value
-        # the global store is fresh (no cached views): fill its mapping directly
-        mapping = g._global_store._mapping
-        mapping["sentences"] = list(sentences)
-        mapping["sentence_spans"] = [tuple(s) for s in sentence_spans]
-        mapping["mentions"] = list(mentions)
-        mapping["region_sentences"] = region_sentences
-        mapping["report_triplets"] = list(report_triplets)
-        mapping["errors"] = list(errors or [])
+        g = cls.__new__(cls)
+        g.__dict__.update(_template(cls, onto).attrs)
+        g.__dict__["_pending"] = {
+            "ontology": onto,
+            "codes": codes,
+            "suggestive_of": suggestive_of,
+            "graph_attrs": graph_attrs,
+            "sentences": list(sentences),
+            "sentence_spans": [tuple(s) for s in sentence_spans],
+            "mentions": list(mentions),
+            "region_sentences": region_sentences,
+            "report_triplets": list(report_triplets),
+            "errors": list(errors or []),
+        }
         return g
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary: triplets, sentences, errors and graph-level ids."""
         out: dict[str, Any] = {}
         for key in ("id", "study_id"):
-            if key in self._global_store:
-                out[key] = self[key]
+            value = self._parsed(key)
+            if value is not None:
+                out[key] = value
         out["triplets"] = [t.to_dict() for t in self.triplets]
-        out["suggestive_of"] = [
-            [self.ontology_finding_name(a), self.ontology_finding_name(b)]
-            for a, b in self["finding", "suggestive_of", "finding"].edge_index.t().tolist()
-        ]
-        out["sentences"] = list(self._global_store.get("sentences") or [])
-        out["errors"] = list(self._global_store.get("errors") or [])
+        p = self.__dict__.get("_pending")
+        if p is not None:  # the edge_index it would build: sorted, unique
+            onto = p["ontology"]
+            pairs = sorted({(_finding(onto, a), _finding(onto, b)) for a, b in p["suggestive_of"]})
+        else:
+            pairs = self["finding", "suggestive_of", "finding"].edge_index.t().tolist()
+        out["suggestive_of"] = [[self.ontology_finding_name(a), self.ontology_finding_name(b)] for a, b in pairs]
+        out["sentences"] = list(self._parsed("sentences") or [])
+        out["errors"] = list(self._parsed("errors") or [])
         return out
 
     @staticmethod
@@ -181,6 +244,14 @@ _TEMPLATES: dict[tuple[type, int], tuple[Ontology, _Template]] = {}
 _RANK = {0: existence_rank(0), 1: existence_rank(1), 2: existence_rank(2)}
 
 
+def _template(cls: type[ReportGraph], onto: Ontology) -> _Template:
+    key = (cls, id(onto))
+    hit = _TEMPLATES.get(key)
+    if hit is None or hit[0] is not onto:
+        hit = _TEMPLATES[key] = (onto, _Template(ClinicalGraph.from_triplets((), ontology=onto)))
+    return hit[1]
+
+
 def _from_codes(
     cls: type[ReportGraph],
     onto: Ontology,
@@ -188,11 +259,7 @@ def _from_codes(
     suggestive_of: Sequence[tuple[str | int, str | int]],
 ) -> ReportGraph:
     """``cls.from_triplets`` for integer-coded triplets, from a copied empty template."""
-    key = (cls, id(onto))
-    hit = _TEMPLATES.get(key)
-    if hit is None or hit[0] is not onto:
-        hit = _TEMPLATES[key] = (onto, _Template(cls.from_triplets((), ontology=onto)))
-    template = hit[1]
+    template = _template(cls, onto)
     # merge exactly as ClinicalGraph.from_triplets does
     edges: dict[tuple[int, int], list[int]] = {}
     for f, r, ex, sev, ch in codes:
@@ -302,6 +369,8 @@ class _Template:
 
 
 _STORE_KEYS = ("_global_store", "_node_store_dict", "_edge_store_dict")
+# graph-level attributes every report graph has (they win over graph_attrs of the same name)
+_TEXT_KEYS = frozenset(("sentences", "sentence_spans", "mentions", "region_sentences", "report_triplets", "errors"))
 
 
 def _finding(onto: Ontology, key: str | int) -> int:

@@ -10,8 +10,6 @@ what a fresh reading would.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from cxrgraph.ontology import Ontology
 from cxrgraph.text.mentions import FINDING, REGION, get_matcher
 from cxrgraph.text.modifiers import get_modifier_finder
@@ -20,34 +18,20 @@ from cxrgraph.text.relations import attach, suggestive_pairs
 __all__ = ["FindingReading", "SentenceReading", "read_sentence", "sentence_cache_info", "set_sentence_cache_size"]
 
 
-class FindingReading(NamedTuple):
-    """One finding mention of a sentence with what the sentence says of it (sentence offsets)."""
+#: One finding mention of a sentence and what the sentence says of it, sentence offsets:
+#: ``(finding, start, end, existence, severity, change, regions, explicit)``.
+FindingReading = tuple[int, int, int, str, str, str, tuple[int, ...], bool]
 
-    finding: int
-    start: int
-    end: int
-    existence: str
-    severity: str
-    change: str
-    regions: tuple[int, ...]
-    explicit: bool
-
-
-class SentenceReading(NamedTuple):
-    """What the rules backend reads from one sentence.
-
-    Attributes:
-        regions: ``(region, start, end)`` of every region mention.
-        findings: The finding mentions, left to right.
-        suggestive_of: ``(finding, finding)`` index pairs ("opacity ... may represent pneumonia").
-    """
-
-    regions: tuple[tuple[int, int, int], ...]
-    findings: tuple[FindingReading, ...]
-    suggestive_of: tuple[tuple[int, int], ...]
+#: What the rules backend reads from one sentence: ``(regions, findings, suggestive_of)`` with
+#: ``regions`` the ``(region, start, end)`` of every region mention, ``findings`` the
+#: :data:`FindingReading` of every finding mention left to right and ``suggestive_of`` the
+#: ``(finding, finding)`` index pairs ("opacity ... may represent pneumonia"). Plain tuples of
+#: ints and strings, not named tuples: the garbage collector stops tracking such tuples, so a full
+#: cache adds nothing to its full collections (named tuples cost ~40 % of the parse time there).
+SentenceReading = tuple[tuple[tuple[int, int, int], ...], tuple[FindingReading, ...], tuple[tuple[int, int], ...]]
 
 
-_EMPTY = SentenceReading((), (), ())
+_EMPTY: SentenceReading = ((), (), ())
 
 
 def _read(sentence: str, onto: Ontology) -> SentenceReading:
@@ -58,7 +42,7 @@ def _read(sentence: str, onto: Ontology) -> SentenceReading:
     regions = tuple((m.value, m.start, m.end) for m in found if m.kind == REGION)
     findings = [m for m in found if m.kind == FINDING]
     if not findings:
-        return SentenceReading(regions, (), ())
+        return (regions, (), ())
     mods = get_modifier_finder(onto).analyse(
         sentence, [(m.start, m.end) for m in findings], blocked=[(m.start, m.end) for m in found], lower=lower
     )
@@ -74,19 +58,10 @@ def _read(sentence: str, onto: Ontology) -> SentenceReading:
             regions_of[id(dst)] = regions_of[id(src)]
             explicit_of[id(dst)] = True
     read = tuple(
-        FindingReading(
-            m.value,
-            m.start,
-            m.end,
-            mod.existence,
-            mod.severity,
-            mod.change,
-            tuple(regions_of[id(m)]),
-            explicit_of[id(m)],
-        )
+        (m.value, m.start, m.end, mod.existence, mod.severity, mod.change, tuple(regions_of[id(m)]), explicit_of[id(m)])
         for m, mod in zip(findings, mods)
     )
-    return SentenceReading(regions, read, tuple(suggest))
+    return (regions, read, tuple(suggest))
 
 
 class _Cache:

@@ -82,3 +82,49 @@ def test_to_json():
     assert d["id"] == "CXR1000"
     assert d["triplets"][0]["span"] == list(parse_report(REPORT).triplets[0].span)
     assert d["errors"] == []
+
+
+def _tensors(g):
+    return {
+        (k, name): v.tolist()
+        for k, store in [("finding", g["finding"]), ("located_at", g["finding", "located_at", "anatomy"])]
+        for name, v in store.items()
+        if isinstance(v, torch.Tensor)
+    }
+
+
+def test_stores_are_created_on_first_use_and_equal_eager_ones():
+    import copy
+    import pickle
+
+    from torch_geometric.data import Batch
+
+    # CXR1557 / CXR1031 (OpenI dev split)
+    texts = [
+        "No pneumothorax identified. Bilateral pleural effusions.",
+        "Left basilar opacity may represent pneumonia. Heart size mildly enlarged.",
+    ]
+    lazy = [parse_report(t, id=f"r{i}") for i, t in enumerate(texts)]
+    assert all("_pending" in g.__dict__ for g in lazy)
+    summary = [g.to_json() for g in lazy]
+    triplets = [list(g.triplets) for g in lazy]
+    assert all("_pending" in g.__dict__ for g in lazy), "to_json and triplets must not build the stores"
+
+    eager = [parse_report(t, id=f"r{i}") for i, t in enumerate(texts)]
+    for g in eager:
+        assert "finding" in g.node_types  # builds the stores
+    assert all("_pending" not in g.__dict__ for g in eager)
+    assert [g.to_json() for g in eager] == summary
+    assert [list(g.triplets) for g in eager] == triplets
+    # copies, pickles and batches of a graph whose stores are pending equal the built graph
+    for make in (copy.copy, copy.deepcopy, lambda g: pickle.loads(pickle.dumps(g))):
+        fresh = parse_report(texts[1], id="r1")
+        other = make(fresh)
+        assert _tensors(other) == _tensors(eager[1])
+        assert other.id == "r1" and other.sentences == eager[1].sentences
+        assert other["finding"]._parent() is other
+    batch = Batch.from_data_list([parse_report(t) for t in texts])
+    assert batch["finding", "located_at", "anatomy"].edge_index.size(1) == sum(
+        g["finding", "located_at", "anatomy"].edge_index.size(1) for g in eager
+    )
+    assert lazy[0].id == "r0" and lazy[0].validate() is lazy[0]

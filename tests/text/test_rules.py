@@ -69,6 +69,18 @@ def test_cache_is_bounded_and_can_be_turned_off():
         set_sentence_cache_size(-1)
 
 
-def test_readings_are_immutable():
-    reading = read_sentence("Mild left basilar opacity.", get_ontology())
-    assert isinstance(reading.findings, tuple) and isinstance(reading.findings[0].regions, tuple)
+def test_readings_are_immutable_and_untracked_by_the_garbage_collector():
+    import gc
+
+    onto = get_ontology()
+    set_sentence_cache_size(16)
+    _, findings, suggestive = read_sentence("Opacity in the left base may represent pneumonia.", onto)
+    finding, _, _, existence, _, _, located, explicit = findings[0]
+    assert (finding, existence, explicit) == (onto.finding_index("lung opacity"), "present", True)
+    assert located == (onto.region_index("left lower lung zone"),)
+    assert suggestive == ((finding, onto.finding_index("pneumonia")),)
+    for _ in range(4):  # a tuple is untracked once the tuples it holds are: one level per collection
+        gc.collect()
+    # plain tuples of ints and strings: a full cache adds nothing to the collector's work
+    reading = read_sentence("Opacity in the left base may represent pneumonia.", onto)
+    assert not gc.is_tracked(reading) and not gc.is_tracked(reading[1][0])
