@@ -7,10 +7,12 @@ One run, one data split, one budget for every variant:
 2. Region pretraining (shared by the pretrained variants, timed on its own): the small CNN
    region encoder learns, from single training studies and their report graphs, the severity
    level and the findings at each region (:func:`cxrgraph.temporal.pretrain_region_encoder`).
-   No pair and no change label is used.
+   No pair and no change label is used. The pretrained reader's own level accuracy on the
+   validation studies is printed (:func:`cxrgraph.temporal.reader_level_accuracy`).
 3. The backbone is then frozen and its region features computed once per image; every variant
-   trains the rest (region projection, manifold alignment, head, guidance) for ``--epochs``
-   epochs with the same batch size, optimiser and schedule:
+   trains the rest (region projection, manifold alignment, head, guidance, level read-out) for
+   ``--epochs`` epochs with the same batch size, optimiser and schedule. Every variant's change
+   features include the level read-out of both studies (``level_features``):
 
    * ``full``: Poincaré alignment + text guidance + pretrained backbone;
    * ``euclidean``: the same in flat space;
@@ -22,7 +24,7 @@ One run, one data split, one budget for every variant:
 
 Prints one table (test split) and writes pictures of the full model to ``--out``.
 
-    python benchmarks/temporal/bench_progression.py --patients 1600 --pretrain-epochs 12 --epochs 15
+    python benchmarks/temporal/bench_progression.py --patients 1600 --crop-size 24 --pretrain-epochs 12 --epochs 15
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from cxrgraph.temporal import (
     collate_temporal,
     evaluate_progression,
     pretrain_region_encoder,
+    reader_level_accuracy,
     write_evaluation,
 )
 from cxrgraph.train.progression import phantom_pair_samples, split_patients
@@ -56,6 +59,11 @@ VARIANTS = {
     "no-text": {"alignment": "poincare", "text_guidance": False, "pretrained": True},
     "no-pretrain": {"alignment": "poincare", "text_guidance": True, "pretrained": False},
     "concat": {"alignment": "concat", "text_guidance": False, "pretrained": True},
+}
+#: an extra ablation, not in the default table: the full model without the level read-out in
+#: its change features
+EXTRA_VARIANTS = {
+    "no-level-features": {"alignment": "poincare", "text_guidance": True, "pretrained": True, "level_features": False},
 }
 
 
@@ -102,6 +110,8 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--pretrain-epochs", type=int, default=12)
     ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--crop-size", type=int, default=24, help="region crop side of the crop encoder")
+    ap.add_argument("--width", type=int, default=16, help="base width of the crop CNN")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -136,7 +146,9 @@ def main() -> None:
         f"guidance: {len(texts)} distinct comparison texts embedded (MiniLM, frozen) in {time.perf_counter() - t0:.1f} s"
     )
 
-    base_cfg = ProgressionConfig(image_size=args.image_size, freeze_backbone=True)
+    base_cfg = ProgressionConfig(
+        image_size=args.image_size, crop_size=args.crop_size, width=args.width, freeze_backbone=True
+    )
     torch.manual_seed(args.seed)
     random_model = ProgressionModel(replace(base_cfg))
     pre_model = copy.deepcopy(random_model)
@@ -150,6 +162,14 @@ def main() -> None:
         seed=args.seed,
     )
     print(f"region pretraining: {pre.num_studies} studies x {args.pretrain_epochs} epochs in {pre.seconds:.1f} s")
+    val_studies = [(s.image, s.graph) for p in patients["val"] for s in p.studies]
+    reader = reader_level_accuracy(
+        pre_model.encoder, pre.head, [i for i, _ in val_studies], [g for _, g in val_studies]
+    )
+    print(
+        f"pretrained reader on {len(val_studies)} validation studies: level acc {reader['accuracy']:.3f}, "
+        f"on regions showing something {reader['positive_accuracy']:.3f}, balanced {reader['balanced_accuracy']:.3f}"
+    )
     t_features = time.perf_counter()
     t0 = time.perf_counter()
     feats = {
@@ -161,12 +181,18 @@ def main() -> None:
     rows = []
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.variants.split(","):
-        spec = VARIANTS[name]
-        cfg = replace(base_cfg, alignment=spec["alignment"], text_guidance=spec["text_guidance"])
+        spec = {**VARIANTS, **EXTRA_VARIANTS}[name]
+        cfg = replace(
+            base_cfg,
+            alignment=spec["alignment"],
+            text_guidance=spec["text_guidance"],
+            level_features=spec.get("level_features", True),
+        )
         torch.manual_seed(args.seed)
         model = ProgressionModel(cfg)
         source = pre_model if spec["pretrained"] else random_model
-        model.encoder.image_encoder.load_state_dict(source.encoder.image_encoder.state_dict())
+        # the whole pretrained reader (CNN, projection, region identities), as the command line keeps it
+        model.encoder.load_state_dict(source.encoder.state_dict())
         model.head.set_class_counts(counts)
         data = feats[spec["pretrained"]]
         seconds, history = train_variant(
@@ -193,14 +219,16 @@ def main() -> None:
         write_evaluation(test, args.out / name, title=f"{name} (PHANTOM test, synthetic)")
 
     print(
-        "\n| variant | accuracy | macro-F1 | mean region acc | mean region F1 | finding acc (MS-CXR-T protocol) | train s |"
+        "\n| variant | accuracy | macro-F1 | mean region acc | mean region F1 | finding acc (MS-CXR-T protocol) "
+        "| val acc | val macro-F1 | train s |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t = r["test"]
         print(
             f"| {r['variant']} | {t['accuracy']:.3f} | {t['macro_f1']:.3f} | {t['mean_region_accuracy']:.3f} | "
-            f"{t['mean_region_f1']:.3f} | {t['finding_accuracy']:.3f} | {r['train_s']:.0f} |"
+            f"{t['mean_region_f1']:.3f} | {t['finding_accuracy']:.3f} | {r['val']['accuracy']:.3f} | "
+            f"{r['val']['macro_f1']:.3f} | {r['train_s']:.0f} |"
         )
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     print(f"\nwhole run: wall {wall:.0f} s, CPU {cpu:.0f} s ({torch.get_num_threads()} torch thread(s))")
@@ -211,6 +239,7 @@ def main() -> None:
         "machine": platform.platform(),
         "threads": torch.get_num_threads(),
         "pretrain_s": pre.seconds,
+        "reader_val": reader,
         "data_s": t_data,
         "pairs": {k: len(v) for k, v in samples.items()},
         "train_label_counts": counts.tolist(),

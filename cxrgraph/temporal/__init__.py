@@ -45,7 +45,12 @@ from cxrgraph.temporal.plots import (
     plot_region_scores,
     poincare_projection,
 )
-from cxrgraph.temporal.pretrain import PretrainResult, pretrain_region_encoder, region_targets
+from cxrgraph.temporal.pretrain import (
+    PretrainResult,
+    pretrain_region_encoder,
+    reader_level_accuracy,
+    region_targets,
+)
 
 __all__ = [
     "PairBatch",
@@ -84,6 +89,7 @@ __all__ = [
     "poincare_projection",
     "region_targets",
     "pretrain_region_encoder",
+    "reader_level_accuracy",
     "PretrainResult",
     "ProgressionEvaluation",
     "evaluate_progression",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -29,6 +30,10 @@ __all__ = [
     "ALIGNMENTS",
     "attach_region_features",
 ]
+
+#: size of the severity read-out appended to the change features: both level distributions and
+#: the difference of the expected levels
+LEVEL_FEATURES = 9
 
 #: how the two studies' regions are compared: on a Poincaré ball, in flat space, or not at all
 #: (the plain baseline classifies the concatenated region features)
@@ -388,6 +393,10 @@ class ProgressionConfig:
         level_weight: Weight of the severity auxiliary: each study's region representation
             (its tangent vector at the origin on the manifold, its embedding for the plain
             baseline) is read out linearly to the level its graph gives the region (0 = off).
+        level_features: Append that read-out to the change features: the level distribution of
+            the prior and of the current study and the difference of their expected levels. A
+            region's label is the sign of its level change, so the head sees the reader's
+            estimate of that change directly (needs ``level_weight > 0``; every alignment alike).
         freeze_backbone: Keep the image backbone fixed (e.g. after region pretraining); its
             region features can then be computed once (:meth:`ProgressionModel.region_features`).
     """
@@ -414,6 +423,7 @@ class ProgressionConfig:
     align_weight: float = 0.1
     text_weight: float = 0.5
     level_weight: float = 0.5
+    level_features: bool = True
     freeze_backbone: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -492,6 +502,9 @@ class ProgressionModel(nn.Module):
                 radial_weight=cfg.radial_weight,
             )
             feat = self.alignment.out_channels
+        self.uses_level_features = bool(cfg.level_features and cfg.level_weight > 0)
+        if self.uses_level_features:
+            feat += LEVEL_FEATURES
         self.head = ProgressionHead(feat, cfg.head_hidden, dropout=cfg.dropout, beta=cfg.beta)
         self.guidance = (
             TextGuidance(feat, cfg.text_channels, cfg.head_hidden)
@@ -576,6 +589,12 @@ class ProgressionModel(nn.Module):
         else:
             manifold = self.alignment(regions.previous, regions.current)
             features = manifold.features
+        if self.uses_level_features:
+            lp, lc = self._level_logits(regions, manifold)
+            pp, pc = lp.softmax(-1), lc.softmax(-1)
+            grades = torch.arange(4, device=pp.device, dtype=pp.dtype)
+            delta = (pc * grades).sum(-1, keepdim=True) - (pp * grades).sum(-1, keepdim=True)
+            features = torch.cat([features, pp, pc, delta], dim=-1)
         return ProgressionOutput(self.head(features), features, regions, manifold)
 
     def forward_batch(self, batch: PairBatch, prior_dropout: float = 0.0) -> tuple[ProgressionOutput, Tensor]:
@@ -629,10 +648,13 @@ class ProgressionModel(nn.Module):
         """Severity logits ``[B, R, 4]`` of the prior and current study (needs ``level_weight > 0``)."""
         if self.level_head is None:
             raise ValueError("level_logits: the model has no level read-out (level_weight is 0)")
-        if out.manifold is None:
-            prior, current = out.regions.previous, out.regions.current
+        return self._level_logits(out.regions, out.manifold)
+
+    def _level_logits(self, regions: TemporalRegionOutput, manifold: ManifoldOutput | None) -> tuple[Tensor, Tensor]:
+        if manifold is None:
+            prior, current = regions.previous, regions.current
         else:
-            prior, current = self.alignment.tangent(out.manifold.prior), self.alignment.tangent(out.manifold.current)
+            prior, current = self.alignment.tangent(manifold.prior), self.alignment.tangent(manifold.current)
         return self.level_head(prior), self.level_head(current)
 
     def losses(
@@ -682,6 +704,8 @@ def attach_region_features(
 
     With ``freeze_backbone=True`` the backbone's output never changes during training, so it is
     computed once per image here and training runs on the features (much cheaper on a CPU).
+    A study that is the current image of one pair and the prior of the next (same pixels, same
+    boxes) is encoded once.
     """
     if not samples:
         return []
@@ -690,12 +714,23 @@ def attach_region_features(
     def boxes(graph) -> Tensor:
         return torch.nan_to_num(graph["anatomy"].box.float()).view(num_r, 4)
 
-    cur = torch.stack([s.current_image for s in samples])
-    fc = model.region_features(cur, torch.stack([boxes(s.pair.current) for s in samples]), batch_size)
-    with_prior = [i for i, s in enumerate(samples) if s.prior_image is not None]
-    fp: dict[int, Tensor] = {}
-    if with_prior:
-        pri = torch.stack([samples[i].prior_image for i in with_prior])
-        pb = torch.stack([boxes(samples[i].pair.prior) for i in with_prior])
-        fp = dict(zip(with_prior, model.region_features(pri, pb, batch_size)))
-    return [replace(s, current_features=fc[i], prior_features=fp.get(i)) for i, s in enumerate(samples)]
+    index: dict[bytes, int] = {}
+    images: list[Tensor] = []
+    study_boxes: list[Tensor] = []
+
+    def study(image: Tensor, box: Tensor) -> int:
+        raw = image.detach().cpu().contiguous().numpy().tobytes() + box.cpu().numpy().tobytes()
+        key = hashlib.blake2b(raw, digest_size=16).digest()
+        if key not in index:
+            index[key] = len(images)
+            images.append(image)
+            study_boxes.append(box)
+        return index[key]
+
+    cur = [study(s.current_image, boxes(s.pair.current)) for s in samples]
+    pri = [None if s.prior_image is None else study(s.prior_image, boxes(s.pair.prior)) for s in samples]
+    feats = model.region_features(torch.stack(images), torch.stack(study_boxes), batch_size)
+    return [
+        replace(s, current_features=feats[c], prior_features=None if p is None else feats[p])
+        for s, c, p in zip(samples, cur, pri)
+    ]

@@ -17,7 +17,13 @@ from cxrgraph.ontology import get_ontology
 from cxrgraph.temporal.batch import image_to_tensor
 from cxrgraph.temporal.model import TemporalRegionEncoder
 
-__all__ = ["region_targets", "RegionPretrainHead", "pretrain_region_encoder", "PretrainResult"]
+__all__ = [
+    "region_targets",
+    "RegionPretrainHead",
+    "pretrain_region_encoder",
+    "PretrainResult",
+    "reader_level_accuracy",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +63,12 @@ class RegionPretrainHead(nn.Module):
 
 @dataclass
 class PretrainResult:
-    """Losses per epoch, seconds spent and studies seen."""
+    """Losses per epoch, seconds spent, studies seen and the trained read-out head."""
 
     losses: list[float]
     seconds: float
     num_studies: int
+    head: RegionPretrainHead | None = None
 
 
 def pretrain_region_encoder(
@@ -154,7 +161,7 @@ def pretrain_region_encoder(
     encoder.train(was_training)
     for p, flag in flags:
         p.requires_grad_(flag)
-    return PretrainResult(history, time.perf_counter() - start, n)
+    return PretrainResult(history, time.perf_counter() - start, n, head)
 
 
 def _pretrain_sampled(
@@ -227,4 +234,46 @@ def _pretrain_sampled(
     encoder.train(was_training)
     for p, flag in flags:
         p.requires_grad_(flag)
-    return PretrainResult(history, time.perf_counter() - start, imgs.size(0))
+    return PretrainResult(history, time.perf_counter() - start, imgs.size(0), head)
+
+
+@torch.no_grad()
+def reader_level_accuracy(
+    encoder: TemporalRegionEncoder,
+    head: RegionPretrainHead,
+    images: Sequence[Tensor],
+    graphs: Sequence[ClinicalGraph],
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """How well a pretrained encoder and its level read-out read each region's severity level.
+
+    A change label is the sign of a level difference, so this single-study accuracy bounds how
+    well pairs can be classified from the reader. Returns ``accuracy`` over all regions with a
+    box, ``positive_accuracy`` over regions whose graph shows something (level > 0),
+    ``balanced_accuracy`` (mean recall over levels 0-3) and ``regions``.
+    """
+    if len(images) != len(graphs) or not images:
+        raise ValueError("reader_level_accuracy: need as many graphs as images (at least one)")
+    was = encoder.training
+    encoder.eval()
+    head.eval()
+    device = encoder.proj.weight.device
+    preds, targets = [], []
+    for i in range(0, len(images), batch_size):
+        imgs = torch.stack([image_to_tensor(x) for x in images[i : i + batch_size]])
+        gs = graphs[i : i + batch_size]
+        boxes = torch.stack([torch.nan_to_num(g[ANATOMY].box.float()) for g in gs])
+        present = torch.stack([g[ANATOMY].has_box.bool() for g in gs])
+        logits = head.level(encoder.regions(imgs.to(device), boxes.to(device), present.to(device)))
+        preds.append(logits.argmax(-1).cpu()[present])
+        targets.append(torch.stack([region_targets(g)[0] for g in gs])[present])
+    encoder.train(was)
+    pred, tgt = torch.cat(preds), torch.cat(targets)
+    hit = (pred == tgt).float()
+    recalls = [float(hit[tgt == k].mean()) for k in range(4) if (tgt == k).any()]
+    return {
+        "accuracy": float(hit.mean()),
+        "positive_accuracy": float(hit[tgt > 0].mean()) if (tgt > 0).any() else float("nan"),
+        "balanced_accuracy": sum(recalls) / len(recalls),
+        "regions": float(tgt.numel()),
+    }

@@ -146,3 +146,48 @@ def test_region_levels_and_the_severity_auxiliary():
     assert off.level_head is None
     with pytest.raises(ValueError, match="level"):
         off.level_logits(off.forward_batch(batch)[0])
+
+
+def test_a_study_shared_by_two_pairs_is_encoded_once():
+    from cxrgraph.graph import StudyPair
+    from cxrgraph.temporal import TemporalSample
+
+    torch.manual_seed(0)
+    model = ProgressionModel(ProgressionConfig(image_size=64, width=4, embed_channels=16, freeze_backbone=True))
+    first, later = make_sample(0), make_sample(1)
+    # the next pair's prior is the first pair's current study (same pixels, same boxes)
+    pair = StudyPair(first.pair.current, later.pair.current, later.pair.change)
+    second = TemporalSample(pair, later.current_image, first.current_image.clone(), later.guidance)
+    calls = []
+    original = model.region_features
+
+    def counting(images, boxes, batch_size=64):
+        calls.append(images.size(0))
+        return original(images, boxes, batch_size)
+
+    model.region_features = counting
+    out = attach_region_features(model, [first, second])
+    assert calls == [3]
+    assert torch.equal(out[0].current_features, out[1].prior_features)
+    model.region_features = original
+    single = attach_region_features(model, [second])
+    assert torch.allclose(single[0].prior_features, out[1].prior_features, atol=1e-5)
+
+
+def test_level_read_out_feeds_the_change_features():
+    torch.manual_seed(0)
+    batch = collate_temporal([make_sample(0), make_sample(1)])
+    base = dict(image_size=64, width=4, embed_channels=16, hidden_channels=16, text_guidance=False)
+    for alignment in ("poincare", "euclidean", "concat"):
+        with_levels = ProgressionModel(ProgressionConfig(alignment=alignment, **base))
+        without = ProgressionModel(ProgressionConfig(alignment=alignment, level_features=False, **base))
+        a, _ = with_levels.forward_batch(batch)
+        b, _ = without.forward_batch(batch)
+        assert a.features.size(-1) == b.features.size(-1) + 9
+        prior, current = (p.softmax(-1) for p in with_levels.level_logits(a))
+        assert torch.allclose(a.features[..., -9:-5], prior) and torch.allclose(a.features[..., -5:-1], current)
+        grades = torch.arange(4.0)
+        assert torch.allclose(a.features[..., -1], (current * grades).sum(-1) - (prior * grades).sum(-1), atol=1e-6)
+    # without the severity auxiliary there is no read-out to feed
+    off = ProgressionModel(ProgressionConfig(level_weight=0.0, **base))
+    assert not off.uses_level_features

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from cxrgraph.ontology import get_ontology
@@ -14,6 +15,17 @@ from cxrgraph.temporal import (
 )
 
 from .synthetic import make_graph, make_sample
+
+
+def _studies(n: int):
+    """A small progression model and the current and prior studies of ``n`` synthetic pairs."""
+    torch.manual_seed(0)
+    cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, text_guidance=False, freeze_backbone=True)
+    samples = [make_sample(i) for i in range(n)]
+    images = [s.current_image for s in samples] + [s.prior_image for s in samples]
+    graphs = [s.pair.current for s in samples] + [s.pair.prior for s in samples]
+    return ProgressionModel(cfg), images, graphs
+
 
 ONTO = get_ontology()
 
@@ -35,12 +47,7 @@ def test_region_targets():
 
 
 def test_pretraining_lowers_its_loss_and_changes_the_encoder():
-    torch.manual_seed(0)
-    cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, text_guidance=False, freeze_backbone=True)
-    model = ProgressionModel(cfg)
-    samples = [make_sample(i) for i in range(4)]
-    images = [s.current_image for s in samples] + [s.prior_image for s in samples]
-    graphs = [s.pair.current for s in samples] + [s.pair.prior for s in samples]
+    model, images, graphs = _studies(4)
     before = [p.detach().clone() for p in model.encoder.image_encoder.parameters()]
     res = pretrain_region_encoder(model.encoder, images, graphs, epochs=6, batch_size=8, lr=5e-3)
     assert len(res.losses) == 6 and res.num_studies == 8
@@ -63,3 +70,23 @@ def test_evaluate_and_write(tmp_path):
     data = json.loads(paths["metrics"].read_text())
     assert data["summary"]["labelled_regions"] == 6
     assert 0.0 <= data["summary"]["accuracy"] <= 1.0
+
+
+def test_reader_level_accuracy_of_the_pretrained_head():
+    from cxrgraph.graph import ANATOMY
+    from cxrgraph.temporal import reader_level_accuracy, region_targets
+
+    model, images, graphs = _studies(3)
+    res = pretrain_region_encoder(model.encoder, images, graphs, epochs=2, batch_size=8)
+    assert res.head is not None
+    # a read-out that always says "level 0": accuracy is the share of level-0 regions with a box
+    with torch.no_grad():
+        res.head.level.weight.zero_()
+        res.head.level.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    acc = reader_level_accuracy(model.encoder, res.head, images, graphs, batch_size=4)
+    present = torch.stack([g[ANATOMY].has_box.bool() for g in graphs])
+    levels = torch.stack([region_targets(g)[0] for g in graphs])[present]
+    assert acc["regions"] == present.sum().item()
+    assert acc["accuracy"] == pytest.approx((levels == 0).float().mean().item())
+    assert acc["positive_accuracy"] == 0.0
+    assert acc["balanced_accuracy"] == pytest.approx(1 / len(levels.unique()))
