@@ -148,9 +148,9 @@ def pretrain_region_encoder(
             x = encoder.regions(imgs[idx], boxes_t[idx], present_t[idx])
             lv_logits, f_logits = head(x)
             m = present_t[idx].to(device)
-            loss = F.cross_entropy(lv_logits[m], levels_t[idx].to(device)[m], weight=level_w)
-            if used.any():
-                loss = loss + F.binary_cross_entropy_with_logits(f_logits[m], finds_t[idx][..., used].to(device)[m])
+            loss = _loss(
+                lv_logits[m], f_logits[m], levels_t[idx].to(device)[m], finds_t[idx].to(device)[m], level_w, used
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -162,6 +162,16 @@ def pretrain_region_encoder(
     for p, flag in flags:
         p.requires_grad_(flag)
     return PretrainResult(history, time.perf_counter() - start, n, head)
+
+
+def _loss(
+    level_logits: Tensor, finding_logits: Tensor, levels: Tensor, findings: Tensor, level_w: Tensor, used: Tensor
+) -> Tensor:
+    """Weighted level cross-entropy plus finding BCE over the findings the training graphs use."""
+    loss = F.cross_entropy(level_logits, levels, weight=level_w)
+    if used.any():
+        loss = loss + F.binary_cross_entropy_with_logits(finding_logits, findings[..., used.to(findings.device)])
+    return loss
 
 
 def _pretrain_sampled(
@@ -220,9 +230,7 @@ def _pretrain_sampled(
             b, r = study[j], region[j]
             feats = image_encoder.encode_inputs(crops_t[b, r].to(device), extras_t[b, r].to(device))
             lv_logits, f_logits = head(encoder.embed_selected(feats, r))
-            loss = F.cross_entropy(lv_logits, lv[j].to(device), weight=level_w)
-            if used.any():
-                loss = loss + F.binary_cross_entropy_with_logits(f_logits, fd[j][:, used].to(device))
+            loss = _loss(lv_logits, f_logits, lv[j].to(device), fd[j].to(device), level_w, used)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -107,12 +107,7 @@ class ReportGraph(ClinicalGraph):
         """Create the stores from the pending parse (see :meth:`build`)."""
         d = self.__dict__
         p = d["_pending"]
-        g = _from_codes(type(self), p["ontology"], p["codes"], p["suggestive_of"])
-        ref = weakref.ref(self)
-        for store in (g._global_store, *g._node_store_dict.values(), *g._edge_store_dict.values()):
-            store.__dict__["_parent"] = ref
-        for key in _STORE_KEYS:
-            d[key] = g.__dict__[key]
+        _fill_from_codes(self, p["ontology"], p["codes"], p["suggestive_of"])
         del d["_pending"]
         for key, value in p["graph_attrs"].items():
             self[key] = value
@@ -170,9 +165,9 @@ class ReportGraph(ClinicalGraph):
         """Assemble a report graph (the parser's last step).
 
         The result equals ``ClinicalGraph.from_triplets`` of the same triplets (same merge
-        rules, same tensors) plus the text attributes; it is built from a cached empty graph
-        because the generic constructor's name lookups and store set-up cost more than the
-        parse itself.
+        rules, same tensors) plus the text attributes. The stores are created on first use, from
+        a cached empty graph, because the generic constructor's name lookups and store set-up
+        cost more than the parse itself.
 
         Args:
             report_triplets: The triplets with provenance.
@@ -252,14 +247,15 @@ def _template(cls: type[ReportGraph], onto: Ontology) -> _Template:
     return hit[1]
 
 
-def _from_codes(
-    cls: type[ReportGraph],
+def _fill_from_codes(
+    g: ReportGraph,
     onto: Ontology,
     codes: Sequence[tuple[int, int, int, int, int]],
     suggestive_of: Sequence[tuple[str | int, str | int]],
-) -> ReportGraph:
-    """``cls.from_triplets`` for integer-coded triplets, from a copied empty template."""
-    template = _template(cls, onto)
+) -> None:
+    """Give ``g`` the stores ``from_triplets`` would build for integer-coded triplets, from the
+    ontology's empty template."""
+    template = _template(type(g), onto)
     # merge exactly as ClinicalGraph.from_triplets does
     edges: dict[tuple[int, int], list[int]] = {}
     for f, r, ex, sev, ch in codes:
@@ -289,7 +285,7 @@ def _from_codes(
     fresh = {FINDING: ("existence", "severity")}
     if keys:
         fresh[LOCATED_AT] = ("edge_index", "existence", "severity", "change")
-    g = template.copy(cls, fresh)
+    template.fill(g, fresh)
     fstore = g._node_store_dict[FINDING]._mapping
     fstore["existence"] = _long_rows(existence)
     fstore["severity"] = _long_rows(severity)
@@ -304,7 +300,6 @@ def _from_codes(
         g._edge_store_dict[SUGGESTIVE_OF]._mapping["edge_index"] = _long_rows(
             [a for a, _ in idx] + [b for _, b in idx], 2
         )
-    return g
 
 
 def _long_rows(values: list[int], num_rows: int | None = None) -> torch.Tensor:
@@ -355,9 +350,8 @@ class _Template:
         nd["_mapping"] = mapping
         return new
 
-    def copy(self, cls: type[ReportGraph], fresh: dict[Any, tuple[str, ...]]) -> ReportGraph:
-        """A new ``cls`` graph; the attributes named in ``fresh`` are left to the caller."""
-        out = cls.__new__(cls)
+    def fill(self, out: ClinicalGraph, fresh: dict[Any, tuple[str, ...]]) -> None:
+        """Give ``out`` copies of the template's stores; the attributes in ``fresh`` are left to the caller."""
         d = out.__dict__
         d.update(self.attrs)
         ref = weakref.ref(out)
@@ -365,7 +359,6 @@ class _Template:
         d["_global_store"] = store(self.global_store, ref, ())
         d["_node_store_dict"] = {k: store(r, ref, fresh.get(k, ())) for k, r in self.node_stores}
         d["_edge_store_dict"] = {k: store(r, ref, fresh.get(k, ())) for k, r in self.edge_stores}
-        return out
 
 
 _STORE_KEYS = ("_global_store", "_node_store_dict", "_edge_store_dict")
