@@ -9,10 +9,13 @@ One run, one data split, one budget for every variant:
    level and the findings at each region (:func:`cxrgraph.temporal.pretrain_region_encoder`).
    No pair and no change label is used. The pretrained reader's own level accuracy on the
    validation studies is printed (:func:`cxrgraph.temporal.reader_level_accuracy`).
-3. The backbone is then frozen and its region features computed once per image; every variant
-   trains the rest (region projection, manifold alignment, head, guidance, level read-out) for
-   ``--epochs`` epochs with the same batch size, optimiser and schedule. Every variant's change
-   features include the level read-out of both studies (``level_features``):
+3. The backbone is then frozen and its region features (and registered region crops) computed
+   once per image; every variant trains the rest (region comparator, region projection,
+   manifold alignment, head, guidance, level read-out) for ``--epochs`` epochs with the same
+   batch size, optimiser and schedule. Every variant's change features include the level
+   read-out of both studies (``level_features``) and, except ``no-compare``, the change vector
+   of the region comparator, which reads each labelled region's crops of both studies side by
+   side (:class:`cxrgraph.temporal.RegionComparator`):
 
    * ``full``: Poincaré alignment + text guidance + pretrained backbone;
    * ``euclidean``: the same in flat space;
@@ -20,11 +23,12 @@ One run, one data split, one budget for every variant:
    * ``no-pretrain``: the full model on the randomly initialised (frozen) backbone, i.e. without
      step 2;
    * ``concat``: a plain baseline, an MLP on the concatenated prior and current region
-     embeddings (pretrained backbone, no manifold, no alignment or guidance loss).
+     embeddings (pretrained backbone, no manifold, no alignment or guidance loss);
+   * ``no-compare``: the full model without the region comparator.
 
 Prints one table (test split) and writes pictures of the full model to ``--out``.
 
-    python benchmarks/temporal/bench_progression.py --patients 1600 --crop-size 24 --pretrain-epochs 12 --epochs 15
+    python benchmarks/temporal/bench_progression.py --patients 3200 --crop-size 24 --pretrain-epochs 12 --epochs 15
 """
 
 from __future__ import annotations
@@ -59,12 +63,17 @@ VARIANTS = {
     "no-text": {"alignment": "poincare", "text_guidance": False, "pretrained": True},
     "no-pretrain": {"alignment": "poincare", "text_guidance": True, "pretrained": False},
     "concat": {"alignment": "concat", "text_guidance": False, "pretrained": True},
+    "no-compare": {"alignment": "poincare", "text_guidance": True, "pretrained": True, "compare": False},
 }
 #: an extra ablation, not in the default table: the full model without the level read-out in
 #: its change features
 EXTRA_VARIANTS = {
     "no-level-features": {"alignment": "poincare", "text_guidance": True, "pretrained": True, "level_features": False},
 }
+
+
+#: encoder parameters of the region comparator, which pretraining does not touch
+_COMPARATOR = ("comparator.", "not_compared")
 
 
 def _batches(samples, batch_size: int, generator: torch.Generator | None = None):
@@ -106,7 +115,7 @@ def train_variant(model, train, embedder, epochs, batch_size, lr, seed, prior_dr
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--patients", type=int, default=1600)
+    ap.add_argument("--patients", type=int, default=3200)
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--pretrain-epochs", type=int, default=12)
     ap.add_argument("--epochs", type=int, default=15)
@@ -187,12 +196,16 @@ def main() -> None:
             alignment=spec["alignment"],
             text_guidance=spec["text_guidance"],
             level_features=spec.get("level_features", True),
+            compare_channels=base_cfg.compare_channels if spec.get("compare", True) else 0,
         )
         torch.manual_seed(args.seed)
         model = ProgressionModel(cfg)
         source = pre_model if spec["pretrained"] else random_model
         # the whole pretrained reader (CNN, projection, region identities), as the command line keeps it
-        model.encoder.load_state_dict(source.encoder.state_dict())
+        # (the comparator is not part of it: it trains with each variant)
+        weights = {k: v for k, v in source.encoder.state_dict().items() if not k.startswith(_COMPARATOR)}
+        missing, unexpected = model.encoder.load_state_dict(weights, strict=False)
+        assert not unexpected and all(k.startswith(_COMPARATOR) for k in missing), (missing, unexpected)
         model.head.set_class_counts(counts)
         data = feats[spec["pretrained"]]
         seconds, history = train_variant(

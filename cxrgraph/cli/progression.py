@@ -167,7 +167,9 @@ def load_checkpoint(path: Path):
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != "cxrgraph.progression/1":
         raise ValueError(f"{path}: not a cxrgraph progression checkpoint")
-    model = ProgressionModel(state["config"]["model"])
+    model_cfg = dict(state["config"]["model"])
+    model_cfg.setdefault("compare_channels", 0)  # written before the region comparator existed
+    model = ProgressionModel(model_cfg)
     model.load_state_dict(state["state_dict"])
     return model, state["config"]
 

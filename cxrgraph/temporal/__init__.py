@@ -5,6 +5,8 @@ A prior and a current study of one patient become region embeddings
 :class:`ManifoldAlignment` places on a Poincaré ball and compares by geodesic displacement;
 :class:`ProgressionHead` reads improved / no change / worsened per region, and
 :class:`TextGuidance` aligns change embeddings with the current report's comparison sentences.
+:class:`RegionComparator` adds a change vector per region read from the registered crops of
+both studies side by side.
 """
 
 from cxrgraph.temporal.batch import (
@@ -16,6 +18,7 @@ from cxrgraph.temporal.batch import (
     progression_against_empty,
     region_levels,
 )
+from cxrgraph.temporal.comparator import RegionComparator
 from cxrgraph.temporal.evaluation import ProgressionEvaluation, evaluate_progression, write_evaluation
 from cxrgraph.temporal.guidance import SentenceEmbedder, TextGuidance
 from cxrgraph.temporal.head import ProgressionHead, class_balanced_weights
@@ -69,6 +72,7 @@ __all__ = [
     "SentenceEmbedder",
     "TextGuidance",
     "RegionImageEncoder",
+    "RegionComparator",
     "TemporalRegionEncoder",
     "TemporalRegionOutput",
     "ProgressionModel",

@@ -115,6 +115,10 @@ class TemporalSample:
             (a frozen backbone's output, see :meth:`ProgressionModel.region_features`); when
             set, the model skips its image backbone.
         prior_features: Same for the prior image.
+        current_crops: Optional precomputed registered region crops ``[R, C, S, S]`` of the
+            current image, read by the model's region comparator
+            (:meth:`ProgressionModel.region_crops`).
+        prior_crops: Same for the prior image.
     """
 
     pair: StudyPair
@@ -123,6 +127,8 @@ class TemporalSample:
     guidance: dict[int, str] = field(default_factory=dict)
     current_features: Tensor | None = None
     prior_features: Tensor | None = None
+    current_crops: Tensor | None = None
+    prior_crops: Tensor | None = None
 
     def __post_init__(self) -> None:
         self.current_image = image_to_tensor(self.current_image)
@@ -138,6 +144,13 @@ class TemporalSample:
             f = getattr(self, name)
             if f is not None and (f.dim() != 2 or f.size(0) != n):
                 raise ValueError(f"{name}: expected [{n}, C] region features, got {list(f.shape)}")
+        for name in ("current_crops", "prior_crops"):
+            f = getattr(self, name)
+            if f is not None and (f.dim() != 4 or f.size(0) != n):
+                raise ValueError(f"{name}: expected [{n}, C, S, S] region crops, got {list(f.shape)}")
+        pc, cc = self.prior_crops, self.current_crops
+        if pc is not None and cc is not None and pc.shape != cc.shape:
+            raise ValueError(f"prior_crops: shape {list(pc.shape)} differs from current_crops {list(cc.shape)}")
         if self.current_features is not None and self.prior_image is not None and self.prior_features is None:
             raise ValueError("prior_features: missing while current_features and a prior image are given")
         bad = [r for r in self.guidance if not 0 <= int(r) < n]
@@ -203,6 +216,8 @@ class PairBatch:
         meta: Per-pair metadata.
         current_features: ``[B, R, C]`` precomputed region features, or ``None``.
         prior_features: ``[B, R, C]`` (zero rows without a prior), or ``None``.
+        current_crops: ``[B, R, C, S, S]`` precomputed region crops (for the comparator), or ``None``.
+        prior_crops: Same for the prior studies (zero rows without a prior), or ``None``.
     """
 
     prior: Batch
@@ -221,6 +236,8 @@ class PairBatch:
     meta: list[dict[str, Any]]
     current_features: Tensor | None = None
     prior_features: Tensor | None = None
+    current_crops: Tensor | None = None
+    prior_crops: Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -233,6 +250,17 @@ class PairBatch:
             v = getattr(self, f.name)
             out[f.name] = v.to(device) if isinstance(v, (Tensor, Batch)) else v
         return PairBatch(**out)
+
+
+def _stack_pair(samples: Sequence[TemporalSample], name: str, what: str) -> tuple[Tensor | None, Tensor | None]:
+    """Stack the samples' ``current_<name>`` and ``prior_<name>`` (zeros where a pair has no prior)."""
+    current = [getattr(s, f"current_{name}") for s in samples]
+    if all(c is None for c in current):
+        return None, None
+    if any(c is None for c in current):
+        raise ValueError(f"collate_temporal: some samples carry {what} and some do not")
+    prior = [getattr(s, f"prior_{name}") for s in samples]
+    return torch.stack(current), torch.stack([torch.zeros_like(c) if p is None else p for c, p in zip(current, prior)])
 
 
 def collate_temporal(samples: Sequence[TemporalSample | StudyPair]) -> PairBatch:
@@ -254,7 +282,7 @@ def collate_temporal(samples: Sequence[TemporalSample | StudyPair]) -> PairBatch
     prior_boxes, prior_present = _boxes(prior, num_b, num_r)
 
     with_images = [isinstance(s, TemporalSample) for s in samples]
-    current_image = prior_image = current_features = prior_features = None
+    current_image = prior_image = current_features = prior_features = current_crops = prior_crops = None
     has_prior = torch.zeros(num_b, dtype=torch.bool)
     guidance_text: list[str] = []
     guidance_index = torch.full((num_b, num_r), -1, dtype=torch.long)
@@ -274,17 +302,8 @@ def collate_temporal(samples: Sequence[TemporalSample | StudyPair]) -> PairBatch
             for r, text in s.guidance.items():
                 guidance_index[b, int(r)] = seen.setdefault(text, len(seen))
         guidance_text = list(seen)
-        with_features = [s.current_features is not None for s in samples]
-        if any(with_features):
-            if not all(with_features):
-                raise ValueError("collate_temporal: some samples carry precomputed features and some do not")
-            current_features = torch.stack([s.current_features for s in samples])
-            prior_features = torch.stack(
-                [
-                    s.prior_features if s.prior_features is not None else torch.zeros_like(s.current_features)
-                    for s in samples
-                ]
-            )
+        current_features, prior_features = _stack_pair(samples, "features", "precomputed features")
+        current_crops, prior_crops = _stack_pair(samples, "crops", "region crops")
     meta = [dict(p.meta) if isinstance(p.meta, Mapping) else {} for p in pairs]
     return PairBatch(
         prior=prior,
@@ -303,4 +322,6 @@ def collate_temporal(samples: Sequence[TemporalSample | StudyPair]) -> PairBatch
         meta=meta,
         current_features=current_features,
         prior_features=prior_features,
+        current_crops=current_crops,
+        prior_crops=prior_crops,
     )

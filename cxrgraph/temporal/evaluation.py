@@ -65,17 +65,19 @@ class ProgressionEvaluation:
 def evaluate_progression(
     model: ProgressionModel, batches: Iterable[PairBatch], device: torch.device | str = "cpu"
 ) -> ProgressionEvaluation:
-    """Predict every labelled region of every pair and score the predictions.
+    """Predict every region of every pair and score the labelled ones.
 
     Pairs without a prior image are scored only if their labels are against an empty chest;
-    here they are left out, as their labels describe a prior the model never saw.
+    here they are left out, as their labels describe a prior the model never saw. The region
+    comparator, if any, reads every region (``compare_all``), so the stored predictions of
+    unlabelled regions are real ones too.
     """
     was = model.training
     model.eval()
     preds, targets, priors, currents, graphs = [], [], [], [], []
     for batch in batches:
         batch = batch.to(device)
-        out, target = model.forward_batch(batch)
+        out, target = model.forward_batch(batch, compare_all=True)
         preds.append(out.logits.argmax(-1).cpu())
         targets.append(target.cpu())
         if out.manifold is not None:

@@ -15,6 +15,7 @@ from cxrgraph.image.features import region_grid
 from cxrgraph.image.io import check_image_batch, resize_image
 from cxrgraph.ontology import get_ontology
 from cxrgraph.temporal.batch import PairBatch, TemporalSample, progression_against_empty, region_levels
+from cxrgraph.temporal.comparator import RegionComparator, conv_bn_relu
 from cxrgraph.temporal.crops import GEOMETRY_CHANNELS, region_crops, thorax_geometry
 from cxrgraph.temporal.guidance import TextGuidance
 from cxrgraph.temporal.head import ProgressionHead
@@ -38,10 +39,6 @@ LEVEL_FEATURES = 9
 #: how the two studies' regions are compared: on a Poincaré ball, in flat space, or not at all
 #: (the plain baseline classifies the concatenated region features)
 ALIGNMENTS = ("poincare", "euclidean", "concat")
-
-
-def _conv(cin: int, cout: int, k: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 class RegionImageEncoder(nn.Module):
@@ -105,16 +102,16 @@ class RegionImageEncoder(nn.Module):
         self.extractor = None
         if backbone == "crops":
             self.body = nn.Sequential(
-                *_conv(2, width, 3, 1), *_conv(width, 2 * width, 3, 2), *_conv(2 * width, 2 * width, 3, 1),
-                *_conv(2 * width, 4 * width, 3, 2),
+                *conv_bn_relu(2, width, 3, 1), *conv_bn_relu(width, 2 * width, 3, 2), *conv_bn_relu(2 * width, 2 * width, 3, 1),
+                *conv_bn_relu(2 * width, 4 * width, 3, 2),
             )  # fmt: skip
             self.feature_channels, self.stride = 4 * width, 1
         elif backbone == "small":
             if image_size % 8:
                 raise ValueError(f"image_size: must be divisible by 8 for the small backbone, got {image_size}")
             self.body = nn.Sequential(
-                *_conv(1, width, 5, 2), *_conv(width, 2 * width, 3, 2), *_conv(2 * width, 2 * width, 3, 1),
-                *_conv(2 * width, 4 * width, 3, 2), *_conv(4 * width, 4 * width, 3, 1),
+                *conv_bn_relu(1, width, 5, 2), *conv_bn_relu(width, 2 * width, 3, 2), *conv_bn_relu(2 * width, 2 * width, 3, 1),
+                *conv_bn_relu(2 * width, 4 * width, 3, 2), *conv_bn_relu(4 * width, 4 * width, 3, 1),
             )  # fmt: skip
             self.feature_channels, self.stride = 4 * width, 8
         else:
@@ -226,11 +223,14 @@ class TemporalRegionOutput:
         current: ``[B, R, D]``.
         previous: ``[B, R, D]``; the learned stand-in where :attr:`has_previous` is false.
         has_previous: ``[B]`` bool.
+        difference: ``[B, R, K]`` change vectors of the region comparator (the learned
+            "not compared" vector where a region was not compared); ``None`` without one.
     """
 
     current: Tensor
     previous: Tensor
     has_previous: Tensor
+    difference: Tensor | None = None
 
 
 class TemporalRegionEncoder(nn.Module):
@@ -243,8 +243,17 @@ class TemporalRegionEncoder(nn.Module):
     ``has_previous`` false for some rows) a learned per-region stand-in takes the prior's place,
     as BioViL-T does for single-image inputs.
 
+    With ``compare_channels > 0`` (``"crops"`` backbone) a
+    :class:`~cxrgraph.temporal.RegionComparator` also reads each region's registered crops in
+    both studies side by side and returns a change vector per region
+    (:attr:`TemporalRegionOutput.difference`), BioViL-T's prior-aware difference stream.
+    Regions left out by ``compare_mask``, without a box in either study, or without a prior
+    get a learned per-region "not compared" vector.
+
     Args:
         out_channels: Region embedding size ``D``.
+        compare_channels: Size ``K`` of the comparator's change vector (0 = no comparator).
+        compare_width: Base width of the comparator CNN.
         **encoder_kwargs: Passed to :class:`RegionImageEncoder`.
 
     Shapes:
@@ -253,11 +262,25 @@ class TemporalRegionEncoder(nn.Module):
         - **output:** :class:`TemporalRegionOutput`
     """
 
-    def __init__(self, out_channels: int = 64, **encoder_kwargs: Any) -> None:
+    def __init__(
+        self, out_channels: int = 64, compare_channels: int = 0, compare_width: int = 16, **encoder_kwargs: Any
+    ) -> None:
         super().__init__()
         self.num_regions = get_ontology().num_regions
         self.out_channels = out_channels
         self.image_encoder = RegionImageEncoder(**encoder_kwargs)
+        self.compare_channels = int(compare_channels)
+        self.comparator = None
+        if self.compare_channels < 0:
+            raise ValueError(f"compare_channels: must be >= 0, got {compare_channels}")
+        if self.compare_channels:
+            if not self.image_encoder.uses_crops:
+                raise ValueError(
+                    f"compare_channels: the region comparator needs the 'crops' backbone, not "
+                    f"{self.image_encoder.backbone_name!r}; set compare_channels=0"
+                )
+            self.comparator = RegionComparator(self.compare_channels, compare_width)
+            self.not_compared = nn.Parameter(torch.empty(self.num_regions, self.compare_channels))
         self.proj = nn.Linear(self.image_encoder.out_channels, out_channels)
         self.region_identity = nn.Parameter(torch.empty(self.num_regions, out_channels))
         self.region_missing = nn.Parameter(torch.empty(self.num_regions, out_channels))
@@ -268,6 +291,8 @@ class TemporalRegionEncoder(nn.Module):
         self.proj.reset_parameters()
         for p in (self.region_identity, self.region_missing, self.previous_standin):
             nn.init.normal_(p, std=0.02)
+        if self.comparator is not None:
+            nn.init.normal_(self.not_compared, std=0.02)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.image_encoder!r}, out_channels={self.out_channels})"
@@ -303,10 +328,13 @@ class TemporalRegionEncoder(nn.Module):
         current_present: Tensor | None = None,
         previous_present: Tensor | None = None,
         has_previous: Tensor | None = None,
+        compare_mask: Tensor | None = None,
     ) -> TemporalRegionOutput:
+        """Region embeddings of both studies; ``compare_mask`` ``[B, R]`` limits the comparator."""
         return self._pair(
-            current, previous, current_boxes, previous_boxes, current_present, previous_present, has_previous, False
-        )
+            current, previous, current_boxes, previous_boxes, current_present, previous_present, has_previous,
+            None, None, compare_mask,
+        )  # fmt: skip
 
     def forward_features(
         self,
@@ -316,9 +344,19 @@ class TemporalRegionEncoder(nn.Module):
         current_present: Tensor | None = None,
         previous_present: Tensor | None = None,
         has_previous: Tensor | None = None,
+        current_crops: Tensor | None = None,
+        previous_crops: Tensor | None = None,
+        compare_mask: Tensor | None = None,
     ) -> TemporalRegionOutput:
-        """:meth:`forward` on precomputed region features ``[B, R, C]`` (frozen backbone)."""
-        return self._pair(current, previous, None, None, current_present, previous_present, has_previous, True)
+        """:meth:`forward` on precomputed region features ``[B, R, C]`` (frozen backbone).
+
+        The comparator, if any, reads precomputed region crops ``[B, R, 2, S, S]``
+        (:meth:`RegionImageEncoder.region_inputs`); without them its regions count as not compared.
+        """
+        return self._pair(
+            current, previous, None, None, current_present, previous_present, has_previous,
+            current_crops, previous_crops, compare_mask, features=True,
+        )  # fmt: skip
 
     def _pair(
         self,
@@ -329,7 +367,10 @@ class TemporalRegionEncoder(nn.Module):
         current_present: Tensor | None,
         previous_present: Tensor | None,
         has_previous: Tensor | None,
-        features: bool,
+        current_crops: Tensor | None,
+        previous_crops: Tensor | None,
+        compare_mask: Tensor | None,
+        features: bool = False,
     ) -> TemporalRegionOutput:
         num_b = current.size(0)
         device = self.proj.weight.device
@@ -340,7 +381,9 @@ class TemporalRegionEncoder(nn.Module):
         if previous is None:
             cur = encode(current, current_boxes, current_present)
             has = torch.zeros(num_b, dtype=torch.bool, device=device)
-            return TemporalRegionOutput(cur, self.previous_standin.expand(num_b, -1, -1), has)
+            return TemporalRegionOutput(
+                cur, self.previous_standin.expand(num_b, -1, -1), has, self._not_compared(num_b)
+            )
         if previous.shape != current.shape:
             raise ValueError(f"previous: shape {list(previous.shape)} differs from current {list(current.shape)}")
         if not features:
@@ -355,12 +398,48 @@ class TemporalRegionEncoder(nn.Module):
             cp = ones if current_present is None else current_present.cpu().bool()
             pp = ones if previous_present is None else previous_present.cpu().bool()
             present = torch.cat([cp, pp])
-        both = encode(torch.cat([current, previous]), boxes, present)
+        crops = None
+        if features or self.comparator is None:
+            both = encode(torch.cat([current, previous]), boxes, present)
+            if current_crops is not None and previous_crops is not None:
+                crops = (current_crops, previous_crops)
+        else:  # one crop pass serves the region features and the comparator
+            crop, extras = self.image_encoder.region_inputs(torch.cat([current, previous]), boxes)
+            feats = self.image_encoder.encode_inputs(crop.flatten(0, 1), extras.flatten(0, 1))
+            both = self.embed(feats.view(2 * num_b, self.num_regions, -1), present)
+            crops = (crop[:num_b], crop[num_b:])
         cur, prev = both[:num_b], both[num_b:]
         has = torch.ones(num_b, dtype=torch.bool) if has_previous is None else has_previous.bool()
         has = has.to(device)
         prev = torch.where(has.view(-1, 1, 1), prev, self.previous_standin.expand_as(prev))
-        return TemporalRegionOutput(cur, prev, has)
+        difference = None
+        if self.comparator is not None:
+            select = has.view(-1, 1).expand(num_b, self.num_regions)
+            for m in (present, compare_mask):
+                if m is not None:
+                    m = m.to(device, torch.bool)
+                    select = select & (m[:num_b] & m[num_b:] if m.size(0) == 2 * num_b else m)
+            difference = self._compare(crops, select)
+        return TemporalRegionOutput(cur, prev, has, difference)
+
+    def _not_compared(self, num_b: int) -> Tensor | None:
+        return None if self.comparator is None else self.not_compared.expand(num_b, -1, -1)
+
+    def _compare(self, crops: tuple[Tensor, Tensor] | None, select: Tensor) -> Tensor:
+        """Comparator output ``[B, R, K]`` where ``select``, the "not compared" vector elsewhere."""
+        out = self.not_compared.unsqueeze(0).repeat(select.size(0), 1, 1)
+        if crops is None or not select.any():
+            return out
+        cur, prev = crops
+        if cur.shape[:2] != select.shape or prev.shape != cur.shape:
+            raise ValueError(
+                f"crops: expected current and prior crops [{select.size(0)}, {select.size(1)}, C, S, S], "
+                f"got {list(cur.shape)} and {list(prev.shape)}"
+            )
+        idx = select.nonzero(as_tuple=True)
+        device = out.device
+        out[idx] = self.comparator(cur.to(device)[idx], prev.to(device)[idx]).to(out.dtype)
+        return out
 
 
 @dataclass
@@ -399,6 +478,14 @@ class ProgressionConfig:
             estimate of that change directly (needs ``level_weight > 0``; every alignment alike).
         freeze_backbone: Keep the image backbone fixed (e.g. after region pretraining); its
             region features can then be computed once (:meth:`ProgressionModel.region_features`).
+        compare_channels: Size of the region comparator's change vector, appended to the change
+            features of every alignment alike (0 = no comparator; needs the ``"crops"``
+            backbone; ignored for the others). The comparator is always trained, also with a
+            frozen backbone.
+        compare_width: Base width of the comparator CNN.
+        compare_weight: Weight of the comparator's own progression loss (a linear read-out of its
+            change vector, class-balanced like the head), so that it learns the change even
+            where the other change features already fit the training pairs (0 = off).
     """
 
     backbone: str = "crops"
@@ -425,6 +512,9 @@ class ProgressionConfig:
     level_weight: float = 0.5
     level_features: bool = True
     freeze_backbone: bool = False
+    compare_channels: int = 32
+    compare_width: int = 16
+    compare_weight: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -480,6 +570,8 @@ class ProgressionModel(nn.Module):
         self.config = cfg
         self.encoder = TemporalRegionEncoder(
             cfg.embed_channels,
+            compare_channels=cfg.compare_channels if cfg.backbone == "crops" else 0,
+            compare_width=cfg.compare_width,
             backbone=cfg.backbone,
             image_size=cfg.image_size,
             width=cfg.width,
@@ -505,6 +597,7 @@ class ProgressionModel(nn.Module):
         self.uses_level_features = bool(cfg.level_features and cfg.level_weight > 0)
         if self.uses_level_features:
             feat += LEVEL_FEATURES
+        feat += self.encoder.compare_channels
         self.head = ProgressionHead(feat, cfg.head_hidden, dropout=cfg.dropout, beta=cfg.beta)
         self.guidance = (
             TextGuidance(feat, cfg.text_channels, cfg.head_hidden)
@@ -515,6 +608,8 @@ class ProgressionModel(nn.Module):
         # each study's own representation should already order the levels
         state = cfg.embed_channels if self.alignment is None else cfg.hidden_channels
         self.level_head = nn.Linear(state, 4) if cfg.level_weight > 0 else None
+        k = self.encoder.compare_channels
+        self.compare_head = nn.Linear(k, 3) if k and cfg.compare_weight > 0 else None
 
         if cfg.freeze_backbone:
             self.encoder.image_encoder.requires_grad_(False)
@@ -529,6 +624,19 @@ class ProgressionModel(nn.Module):
         if self.config.freeze_backbone:
             self.encoder.image_encoder.eval()  # frozen batch-norm statistics too
         return self
+
+    @property
+    def compares(self) -> bool:
+        """Whether the model has a region comparator (which reads region crops of both studies)."""
+        return self.encoder.comparator is not None
+
+    @torch.no_grad()
+    def region_crops(self, images: Tensor, boxes: Tensor, batch_size: int = 64) -> Tensor:
+        """Registered region crops ``[B, R, 2, S, S]`` (float16) for the comparator, to precompute once."""
+        enc = self.encoder.image_encoder
+        out = [enc.region_inputs(images[i : i + batch_size], boxes[i : i + batch_size])[0].half().cpu()
+               for i in range(0, images.size(0), batch_size)]  # fmt: skip
+        return torch.cat(out)
 
     @torch.no_grad()
     def region_features(self, images: Tensor, boxes: Tensor, batch_size: int = 64) -> Tensor:
@@ -548,14 +656,20 @@ class ProgressionModel(nn.Module):
         current_present: Tensor | None = None,
         previous_present: Tensor | None = None,
         has_previous: Tensor | None = None,
+        current_crops: Tensor | None = None,
+        previous_crops: Tensor | None = None,
+        compare_mask: Tensor | None = None,
     ) -> ProgressionOutput:
-        """:meth:`forward` on precomputed backbone region features ``[B, R, C]``."""
+        """:meth:`forward` on precomputed backbone region features ``[B, R, C]`` (and region crops)."""
         regions = self.encoder.forward_features(
             current,
             previous,
             current_present=current_present,
             previous_present=previous_present,
             has_previous=has_previous,
+            current_crops=current_crops,
+            previous_crops=previous_crops,
+            compare_mask=compare_mask,
         )
         return self.from_regions(regions)
 
@@ -569,6 +683,7 @@ class ProgressionModel(nn.Module):
         current_present: Tensor | None = None,
         previous_present: Tensor | None = None,
         has_previous: Tensor | None = None,
+        compare_mask: Tensor | None = None,
     ) -> ProgressionOutput:
         regions = self.encoder(
             current,
@@ -578,6 +693,7 @@ class ProgressionModel(nn.Module):
             current_present=current_present,
             previous_present=previous_present,
             has_previous=has_previous,
+            compare_mask=compare_mask,
         )
         return self.from_regions(regions)
 
@@ -595,14 +711,22 @@ class ProgressionModel(nn.Module):
             grades = torch.arange(4, device=pp.device, dtype=pp.dtype)
             delta = (pc * grades).sum(-1, keepdim=True) - (pp * grades).sum(-1, keepdim=True)
             features = torch.cat([features, pp, pc, delta], dim=-1)
+        if regions.difference is not None:
+            features = torch.cat([features, regions.difference.to(features.dtype)], dim=-1)
         return ProgressionOutput(self.head(features), features, regions, manifold)
 
-    def forward_batch(self, batch: PairBatch, prior_dropout: float = 0.0) -> tuple[ProgressionOutput, Tensor]:
+    def forward_batch(
+        self, batch: PairBatch, prior_dropout: float = 0.0, compare_all: bool = False
+    ) -> tuple[ProgressionOutput, Tensor]:
         """Run on a :class:`~cxrgraph.temporal.PairBatch`; returns the output and the targets.
 
         With ``prior_dropout > 0`` (training) that share of pairs loses its prior image; their
         targets become the progression against an empty chest
         (:func:`~cxrgraph.temporal.progression_against_empty`), which is what the stand-in means.
+
+        The region comparator (if any) runs on the labelled regions only, the ones losses and
+        metrics read (a pair has ~2 of 29 on the phantom); ``compare_all=True`` compares every
+        region, for predictions on unlabelled regions too.
         """
         if batch.current_image is None and batch.current_features is None:
             raise ValueError("batch: has no images (built from bare StudyPairs); the image model needs TemporalSamples")
@@ -617,13 +741,22 @@ class ProgressionModel(nn.Module):
                 target = torch.where(dropped.view(-1, 1), empty, target)
         # labels of a pair whose prior image is missing describe a prior the stand-in cannot show
         target = torch.where((has | dropped).view(-1, 1), target, torch.full_like(target, -1))
+        compare = None if compare_all or not self.compares else target >= 0
         if batch.current_features is not None:
+            if self.compares and batch.current_crops is None:
+                raise ValueError(
+                    "batch: carries precomputed features but no region crops, which the comparator reads; "
+                    "attach both with attach_region_features"
+                )
             out = self.forward_features(
                 batch.current_features,
                 batch.prior_features,
                 current_present=batch.current_present,
                 previous_present=batch.prior_present,
                 has_previous=has,
+                current_crops=batch.current_crops,
+                previous_crops=batch.prior_crops,
+                compare_mask=compare,
             )
         else:
             out = self(
@@ -634,6 +767,7 @@ class ProgressionModel(nn.Module):
                 current_present=batch.current_present,
                 previous_present=batch.prior_present,
                 has_previous=has,
+                compare_mask=compare,
             )
         return out, target
 
@@ -665,7 +799,7 @@ class ProgressionModel(nn.Module):
         guidance_index: Tensor | None = None,
         levels: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
-        """``{"loss", "cls", "align", "text", "level"}`` (weighted total and its parts).
+        """``{"loss", "cls", "align", "text", "level", "compare"}`` (weighted total and its parts).
 
         ``levels`` are the prior and current region levels (:meth:`level_targets`) for the
         severity auxiliary; without them it is skipped.
@@ -687,13 +821,18 @@ class ProgressionModel(nn.Module):
             logits, tgt = torch.cat([lp, lc]).flatten(0, 1), torch.cat([tp, tc]).flatten()
             if (tgt >= 0).any():
                 level = F.cross_entropy(logits[tgt >= 0], tgt[tgt >= 0])
+        compare = zero
+        if self.compare_head is not None and out.regions.difference is not None:
+            compare = self.head.loss(self.compare_head(out.regions.difference), target)
         total = cls + cfg.align_weight * align + cfg.text_weight * text + cfg.level_weight * level
+        total = total + cfg.compare_weight * compare
         return {
             "loss": total,
             "cls": cls.detach(),
             "align": align.detach(),
             "text": text.detach(),
             "level": level.detach(),
+            "compare": compare.detach(),
         }
 
 
@@ -704,8 +843,9 @@ def attach_region_features(
 
     With ``freeze_backbone=True`` the backbone's output never changes during training, so it is
     computed once per image here and training runs on the features (much cheaper on a CPU).
-    A study that is the current image of one pair and the prior of the next (same pixels, same
-    boxes) is encoded once.
+    A model with a region comparator also gets each study's registered region crops (float16),
+    which the comparator reads while it trains. A study that is the current image of one pair
+    and the prior of the next (same pixels, same boxes) is encoded once.
     """
     if not samples:
         return []
@@ -729,8 +869,16 @@ def attach_region_features(
 
     cur = [study(s.current_image, boxes(s.pair.current)) for s in samples]
     pri = [None if s.prior_image is None else study(s.prior_image, boxes(s.pair.prior)) for s in samples]
-    feats = model.region_features(torch.stack(images), torch.stack(study_boxes), batch_size)
+    images_t, boxes_t = torch.stack(images), torch.stack(study_boxes)
+    feats = model.region_features(images_t, boxes_t, batch_size)
+    crops = model.region_crops(images_t, boxes_t, batch_size) if model.compares else None
     return [
-        replace(s, current_features=feats[c], prior_features=None if p is None else feats[p])
+        replace(
+            s,
+            current_features=feats[c],
+            prior_features=None if p is None else feats[p],
+            current_crops=None if crops is None else crops[c],
+            prior_crops=None if crops is None or p is None else crops[p],
+        )
         for s, c, p in zip(samples, cur, pri)
     ]

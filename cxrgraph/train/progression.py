@@ -243,7 +243,8 @@ class ProgressionModule(L.LightningModule):
         return losses["loss"]
 
     def _eval_step(self, batch: PairBatch, stage: str) -> None:
-        out, target = self.model.forward_batch(batch)
+        # every region: the per-finding protocol may read regions without a pair label
+        out, target = self.model.forward_batch(batch, compare_all=True)
         self._outputs[stage].append((out.logits.argmax(-1).cpu(), target.cpu(), batch.current.cpu().to_data_list()))
 
     def validation_step(self, batch: PairBatch, batch_idx: int) -> None:

@@ -79,8 +79,8 @@ def test_model_forward_batch_and_losses(alignment):
     assert (out.manifold is None) == (alignment == "concat")
     emb = torch.randn(len(batch.guidance_text), 5)
     losses = model.losses(out, target, emb, batch.guidance_index)
-    assert set(losses) == {"loss", "cls", "align", "text", "level"}
-    assert torch.isfinite(losses["loss"])
+    assert set(losses) == {"loss", "cls", "align", "text", "level", "compare"}
+    assert torch.isfinite(losses["loss"]) and float(losses["compare"]) > 0.0
     losses["loss"].backward()
     if alignment == "concat":
         assert model.guidance is None and float(losses["align"]) == 0.0
@@ -177,7 +177,7 @@ def test_a_study_shared_by_two_pairs_is_encoded_once():
 def test_level_read_out_feeds_the_change_features():
     torch.manual_seed(0)
     batch = collate_temporal([make_sample(0), make_sample(1)])
-    base = dict(image_size=64, width=4, embed_channels=16, hidden_channels=16, text_guidance=False)
+    base = dict(image_size=64, width=4, embed_channels=16, hidden_channels=16, text_guidance=False, compare_channels=0)
     for alignment in ("poincare", "euclidean", "concat"):
         with_levels = ProgressionModel(ProgressionConfig(alignment=alignment, **base))
         without = ProgressionModel(ProgressionConfig(alignment=alignment, level_features=False, **base))
