@@ -201,11 +201,15 @@ class RegionImageEncoder(nn.Module):
         h = self.body(crops)
         return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3)), extras.to(h.dtype)], dim=1)
 
+    def encode_regions(self, images: Tensor, boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """Features ``[B, R, out_channels]`` and the crops they were read from ``[B, R, 2, S, S]`` (crops backbone)."""
+        crops, extras = self.region_inputs(images, boxes)
+        num_b, num_r = crops.shape[:2]
+        return self.encode_inputs(crops.flatten(0, 1), extras.flatten(0, 1)).view(num_b, num_r, -1), crops
+
     def forward(self, images: Tensor, boxes: Tensor) -> Tensor:
         if self.uses_crops:
-            crops, extras = self.region_inputs(images, boxes)
-            num_b, num_r = crops.shape[:2]
-            return self.encode_inputs(crops.flatten(0, 1), extras.flatten(0, 1)).view(num_b, num_r, -1)
+            return self.encode_regions(images, boxes)[0]
         pixels = self._images(images)
         fmap = self._map(pixels)
         grid, pix = region_grid(fmap, boxes, self.image_size, self.output_size, sampling_ratio=2)  # [B * R, C, s, s]
@@ -404,9 +408,8 @@ class TemporalRegionEncoder(nn.Module):
             if current_crops is not None and previous_crops is not None:
                 crops = (current_crops, previous_crops)
         else:  # one crop pass serves the region features and the comparator
-            crop, extras = self.image_encoder.region_inputs(torch.cat([current, previous]), boxes)
-            feats = self.image_encoder.encode_inputs(crop.flatten(0, 1), extras.flatten(0, 1))
-            both = self.embed(feats.view(2 * num_b, self.num_regions, -1), present)
+            feats, crop = self.image_encoder.encode_regions(torch.cat([current, previous]), boxes)
+            both = self.embed(feats, present)
             crops = (crop[:num_b], crop[num_b:])
         cur, prev = both[:num_b], both[num_b:]
         has = torch.ones(num_b, dtype=torch.bool) if has_previous is None else has_previous.bool()
@@ -415,10 +418,11 @@ class TemporalRegionEncoder(nn.Module):
         difference = None
         if self.comparator is not None:
             select = has.view(-1, 1).expand(num_b, self.num_regions)
-            for m in (present, compare_mask):
-                if m is not None:
-                    m = m.to(device, torch.bool)
-                    select = select & (m[:num_b] & m[num_b:] if m.size(0) == 2 * num_b else m)
+            if present is not None:  # a box in both studies
+                present = present.to(device)
+                select = select & present[:num_b] & present[num_b:]
+            if compare_mask is not None:
+                select = select & compare_mask.to(device, torch.bool)
             difference = self._compare(crops, select)
         return TemporalRegionOutput(cur, prev, has, difference)
 
@@ -630,23 +634,33 @@ class ProgressionModel(nn.Module):
         """Whether the model has a region comparator (which reads region crops of both studies)."""
         return self.encoder.comparator is not None
 
-    @torch.no_grad()
     def region_crops(self, images: Tensor, boxes: Tensor, batch_size: int = 64) -> Tensor:
         """Registered region crops ``[B, R, 2, S, S]`` (float16) for the comparator, to precompute once."""
-        enc = self.encoder.image_encoder
-        out = [enc.region_inputs(images[i : i + batch_size], boxes[i : i + batch_size])[0].half().cpu()
-               for i in range(0, images.size(0), batch_size)]  # fmt: skip
-        return torch.cat(out)
+        return self._encode_studies(images, boxes, batch_size, with_crops=True)[1]
 
-    @torch.no_grad()
     def region_features(self, images: Tensor, boxes: Tensor, batch_size: int = 64) -> Tensor:
         """Backbone region features ``[B, R, C]`` (eval mode, no gradient), to precompute once."""
+        return self._encode_studies(images, boxes, batch_size, with_crops=False)[0]
+
+    @torch.no_grad()
+    def _encode_studies(
+        self, images: Tensor, boxes: Tensor, batch_size: int, with_crops: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """Region features and, if asked (crops backbone), float16 crops, from one pass over the images."""
         enc = self.encoder.image_encoder
         was = enc.training
         enc.eval()
-        out = [enc(images[i : i + batch_size], boxes[i : i + batch_size]) for i in range(0, images.size(0), batch_size)]
+        feats, crops = [], []
+        for i in range(0, images.size(0), batch_size):
+            chunk, box = images[i : i + batch_size], boxes[i : i + batch_size]
+            if with_crops:
+                f, c = enc.encode_regions(chunk, box)
+                crops.append(c.half().cpu())
+            else:
+                f = enc(chunk, box)
+            feats.append(f)
         enc.train(was)
-        return torch.cat(out)
+        return torch.cat(feats), torch.cat(crops) if crops else None
 
     def forward_features(
         self,
@@ -869,9 +883,7 @@ def attach_region_features(
 
     cur = [study(s.current_image, boxes(s.pair.current)) for s in samples]
     pri = [None if s.prior_image is None else study(s.prior_image, boxes(s.pair.prior)) for s in samples]
-    images_t, boxes_t = torch.stack(images), torch.stack(study_boxes)
-    feats = model.region_features(images_t, boxes_t, batch_size)
-    crops = model.region_crops(images_t, boxes_t, batch_size) if model.compares else None
+    feats, crops = model._encode_studies(torch.stack(images), torch.stack(study_boxes), batch_size, model.compares)
     return [
         replace(
             s,

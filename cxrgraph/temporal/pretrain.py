@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -129,31 +129,60 @@ def pretrain_region_encoder(
     head = RegionPretrainHead(encoder.out_channels, int(used.sum()) or 1).to(device)
     level_counts = torch.bincount(levels_t[present_t], minlength=4).float()
     level_w = (level_counts.sum() / (4 * level_counts.clamp_min(1))).clamp(max=20.0).to(device)
+    start = time.perf_counter()
+    n = imgs.size(0)
+
+    def batches(gen: torch.Generator) -> Iterator[Tensor]:
+        order = torch.randperm(n, generator=gen)
+        return (order[i : i + batch_size] for i in range(0, n, batch_size))
+
+    def loss_of(idx: Tensor) -> Tensor:
+        lv_logits, f_logits = head(encoder.regions(imgs[idx], boxes_t[idx], present_t[idx]))
+        m = present_t[idx].to(device)
+        return _loss(lv_logits[m], f_logits[m], levels_t[idx].to(device)[m], finds_t[idx].to(device)[m], level_w, used)
+
+    history = _fit(encoder, head, epochs, lr, seed, batches, loss_of)
+    return PretrainResult(history, time.perf_counter() - start, n, head)
+
+
+def _fit(
+    encoder: TemporalRegionEncoder,
+    head: RegionPretrainHead,
+    epochs: int,
+    lr: float,
+    seed: int,
+    batches: Callable[[torch.Generator], Iterable[Tensor]],
+    loss_of: Callable[[Tensor], Tensor],
+    cosine_steps: int | None = None,
+) -> list[float]:
+    """AdamW on the encoder and the read-out head; mean loss per epoch.
+
+    ``batches(generator)`` gives one epoch's batches (indices), ``loss_of`` a batch's loss; with
+    ``cosine_steps`` the learning rate decays on a cosine over that many steps. The encoder's
+    ``requires_grad`` flags and train mode are restored afterwards.
+    """
     # a frozen backbone (freeze_backbone=True) is frozen for progression training, not here
     flags = [(p, p.requires_grad) for p in encoder.parameters()]
     encoder.requires_grad_(True)
-    params = list(encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
+    sched = None
+    if cosine_steps is not None:
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k / cosine_steps, 1.0)))
+        )
     gen = torch.Generator().manual_seed(seed)
     was_training = encoder.training
     encoder.train()
-    start = time.perf_counter()
     history = []
-    n = imgs.size(0)
     for epoch in range(epochs):
-        order = torch.randperm(n, generator=gen)
         total, steps = 0.0, 0
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            x = encoder.regions(imgs[idx], boxes_t[idx], present_t[idx])
-            lv_logits, f_logits = head(x)
-            m = present_t[idx].to(device)
-            loss = _loss(
-                lv_logits[m], f_logits[m], levels_t[idx].to(device)[m], finds_t[idx].to(device)[m], level_w, used
-            )
+        for idx in batches(gen):
+            loss = loss_of(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             total += float(loss.detach())
             steps += 1
         history.append(total / max(steps, 1))
@@ -161,7 +190,7 @@ def pretrain_region_encoder(
     encoder.train(was_training)
     for p, flag in flags:
         p.requires_grad_(flag)
-    return PretrainResult(history, time.perf_counter() - start, n, head)
+    return history
 
 
 def _loss(
@@ -209,39 +238,21 @@ def _pretrain_sampled(
     counts = torch.bincount(lv[pos_idx], minlength=4).float()
     counts[0] += num_neg
     level_w = (counts.sum() / (4 * counts.clamp_min(1))).clamp(max=20.0).to(device)
-    flags = [(p, p.requires_grad) for p in encoder.parameters()]
-    encoder.requires_grad_(True)
-    opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
-    gen = torch.Generator().manual_seed(seed)
-    was_training = encoder.training
-    encoder.train()
     step = max(8 * batch_size, 1)
     total_steps = max(epochs * -(-(len(pos_idx) + num_neg) // step), 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k / total_steps, 1.0)))
-    )
-    history = []
-    for epoch in range(epochs):
+
+    def batches(gen: torch.Generator) -> Iterator[Tensor]:
         chosen = torch.cat([pos_idx, neg_idx[torch.randperm(len(neg_idx), generator=gen)[:num_neg]]])
         chosen = chosen[torch.randperm(len(chosen), generator=gen)]
-        total, steps = 0.0, 0
-        for i in range(0, len(chosen), step):
-            j = chosen[i : i + step]
-            b, r = study[j], region[j]
-            feats = image_encoder.encode_inputs(crops_t[b, r].to(device), extras_t[b, r].to(device))
-            lv_logits, f_logits = head(encoder.embed_selected(feats, r))
-            loss = _loss(lv_logits, f_logits, lv[j].to(device), fd[j].to(device), level_w, used)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-            steps += 1
-        history.append(total / max(steps, 1))
-        log.info("region pretraining epoch %d/%d: loss %.4f", epoch + 1, epochs, history[-1])
-    encoder.train(was_training)
-    for p, flag in flags:
-        p.requires_grad_(flag)
+        return (chosen[i : i + step] for i in range(0, len(chosen), step))
+
+    def loss_of(j: Tensor) -> Tensor:
+        b, r = study[j], region[j]
+        feats = image_encoder.encode_inputs(crops_t[b, r].to(device), extras_t[b, r].to(device))
+        lv_logits, f_logits = head(encoder.embed_selected(feats, r))
+        return _loss(lv_logits, f_logits, lv[j].to(device), fd[j].to(device), level_w, used)
+
+    history = _fit(encoder, head, epochs, lr, seed, batches, loss_of, cosine_steps=total_steps)
     return PretrainResult(history, time.perf_counter() - start, imgs.size(0), head)
 
 

@@ -159,17 +159,17 @@ def test_a_study_shared_by_two_pairs_is_encoded_once():
     pair = StudyPair(first.pair.current, later.pair.current, later.pair.change)
     second = TemporalSample(pair, later.current_image, first.current_image.clone(), later.guidance)
     calls = []
-    original = model.region_features
+    original = model._encode_studies
 
-    def counting(images, boxes, batch_size=64):
+    def counting(images, boxes, batch_size, with_crops):
         calls.append(images.size(0))
-        return original(images, boxes, batch_size)
+        return original(images, boxes, batch_size, with_crops)
 
-    model.region_features = counting
+    model._encode_studies = counting
     out = attach_region_features(model, [first, second])
     assert calls == [3]
     assert torch.equal(out[0].current_features, out[1].prior_features)
-    model.region_features = original
+    model._encode_studies = original
     single = attach_region_features(model, [second])
     assert torch.allclose(single[0].prior_features, out[1].prior_features, atol=1e-5)
 
