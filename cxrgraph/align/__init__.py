@@ -1,6 +1,7 @@
 """Alignment losses between image and report graphs, each usable on its own."""
 
 from cxrgraph.align.cascade import STAGES, CascadeOutput, CascadingAlignment, anatomy_adjacency
+from cxrgraph.align.grounding import located_at_routing_loss
 from cxrgraph.align.infonce import GlobalInfoNCELoss, LogitScale, info_nce, multi_positive_nce, node_info_nce
 from cxrgraph.align.pathology import PatchCorrelationLoss, PathologyAlignment, PathologyObservationExtractor
 from cxrgraph.align.region_sentence import RegionSentenceAlignment
@@ -24,4 +25,5 @@ __all__ = [
     "PathologyAlignment",
     "PathologyObservationExtractor",
     "PatchCorrelationLoss",
+    "located_at_routing_loss",
 ]

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cxrgraph.align.grounding import located_at_routing_loss
 from cxrgraph.align.infonce import LogitScale, info_nce, node_info_nce
 from cxrgraph.nn.outputs import GraphEmbeddings
 
@@ -68,7 +69,10 @@ class CascadingAlignment(nn.Module):
        mentioned findings;
     3. **relation**: an edge :math:`e_{kr} = \mathrm{MLP}([f'_k \odot a'_r;\ f'_k;\ a'_r])` for
        every located_at edge of the report; InfoNCE over all edges of the batch, with copies of
-       the same ⟨k, r, existence⟩ edge in other studies removed from the negatives;
+       the same ⟨k, r, existence⟩ edge in other studies removed from the negatives; plus, when
+       the image side scores its own located_at edges, the cross-entropy of those scores
+       against the report's edges (:func:`~cxrgraph.align.located_at_routing_loss`), so the
+       image graph links each finding to the region the report puts it in;
     4. **graph**: attention pooling of :math:`[a'; f']` plus the input summary, InfoNCE
        across the batch.
 
@@ -241,6 +245,9 @@ class CascadingAlignment(nn.Module):
                 losses["relation"] = _masked_info_nce(img_e, txt_e, same, self.scales[2]())
             else:
                 losses["relation"] = img_f.sum() * 0.0
+            if image.edge_logits is not None:
+                routing = located_at_routing_loss(image.edge_logits, located_at, image.anatomy_mask)
+                losses["relation"] = losses["relation"] + routing
         if last >= 3 and weights["graph"] > 0:
             img_s = self.summary(image, img_a, img_f)
             txt_s = self.summary(text, txt_a, txt_f)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cxrgraph.align.grounding import located_at_routing_loss
 from cxrgraph.align.infonce import LogitScale, info_nce
 from cxrgraph.nn.dense import triplet_multi_hot
 
@@ -44,32 +45,53 @@ class ImageTagLoss(nn.Module):
         \mathcal{L} = -\frac{1}{|\Omega|}\sum_{(i,k)\in\Omega}
             \big[y_{ik}\log\sigma(z_{ik}) + (1-y_{ik})\log(1-\sigma(z_{ik}))\big].
 
+    ASG's tags are anatomical triplets ⟨region, finding, existence⟩: with the decoder's
+    located_at scores and the report's edges, a second term trains where each asserted finding
+    is (:func:`~cxrgraph.align.located_at_routing_loss`, weight ``location_weight``).
+
     Args:
         uncertain: Target of *uncertain* findings (``None``: ignored).
         unmentioned: Target of findings the report does not mention (``None``: ignored).
         pos_weight: Optional ``[K]`` weight of positives (class imbalance).
+        location_weight: Weight of the triplet location term.
 
     Shapes:
-        - **input:** logits ``[B, K]``, existence ``[B, K]`` long (-1 unmentioned)
+        - **input:** logits ``[B, K]``, existence ``[B, K]`` long (-1 unmentioned); optional
+          edge_logits ``[B, K, R]``, located_at ``[B, K, R]`` long, region_mask ``[B, R]``
         - **output:** scalar
     """
 
     def __init__(
-        self, uncertain: float | None = 1.0, unmentioned: float | None = 0.0, pos_weight: Tensor | None = None
+        self,
+        uncertain: float | None = 1.0,
+        unmentioned: float | None = 0.0,
+        pos_weight: Tensor | None = None,
+        location_weight: float = 1.0,
     ):
         super().__init__()
         self.uncertain = uncertain
         self.unmentioned = unmentioned
+        self.location_weight = float(location_weight)
         self.register_buffer("pos_weight", pos_weight, persistent=False)
 
-    def forward(self, logits: Tensor, existence: Tensor) -> Tensor:
+    def forward(
+        self,
+        logits: Tensor,
+        existence: Tensor,
+        edge_logits: Tensor | None = None,
+        located_at: Tensor | None = None,
+        region_mask: Tensor | None = None,
+    ) -> Tensor:
         if logits.shape != existence.shape:
             raise ValueError(f"logits / existence: shapes differ, {list(logits.shape)} vs {list(existence.shape)}")
         targets, valid = existence_targets(existence, self.uncertain, self.unmentioned)
         per = F.binary_cross_entropy_with_logits(
             logits, targets.to(logits.dtype), pos_weight=self.pos_weight, reduction="none"
         )
-        return (per * valid).sum() / valid.sum().clamp(min=1)
+        loss = (per * valid).sum() / valid.sum().clamp(min=1)
+        if edge_logits is not None and located_at is not None and self.location_weight > 0:
+            loss = loss + self.location_weight * located_at_routing_loss(edge_logits, located_at, region_mask)
+        return loss
 
 
 def triplet_overlap(located_at: Tensor) -> Tensor:

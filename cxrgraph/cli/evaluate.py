@@ -9,7 +9,7 @@ from typing import Any
 
 HELP = "evaluate a pretrained checkpoint on downstream tasks"
 
-TASKS = ("linear-probe", "zero-shot", "retrieval")
+TASKS = ("linear-probe", "zero-shot", "retrieval", "grounding")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,14 @@ def evaluate(
     min_positives: int = 2,
 ) -> dict[str, Any]:
     """Run the tasks on embeddings of ``train`` (linear-probe fitting) and ``test`` studies."""
-    from cxrgraph.eval import duplicate_positives, extract_embeddings, linear_probe, retrieval_metrics, zero_shot
+    from cxrgraph.eval import (
+        duplicate_positives,
+        extract_embeddings,
+        linear_probe,
+        region_grounding,
+        retrieval_metrics,
+        zero_shot,
+    )
     from cxrgraph.ontology import get_ontology
 
     names = [f.name for f in get_ontology().findings]
@@ -105,6 +112,18 @@ def evaluate(
             results["zero_shot"] = {"mean_auc": zs.mean_auc, "auc": zs.auc}
         except ValueError as err:
             results["zero_shot"] = {"error": str(err)}
+    if "grounding" in tasks:
+        if te.region_scores is None:
+            results["grounding"] = {"error": "the studies carry no ground-truth finding regions"}
+        else:
+            g = region_grounding(te.region_scores, te.label_regions, te.region_mask, names)
+            results["grounding"] = {
+                "accuracy": g.accuracy,
+                "auc": g.auc,
+                "num_pairs": g.num_pairs,
+                "chance_accuracy": g.chance_accuracy,
+                "per_finding": {k: {"accuracy": a, "auc": u, "pairs": n} for k, (a, u, n) in g.per_finding.items()},
+            }
     if "retrieval" in tasks:
         results["retrieval"] = retrieval_metrics(te.image, te.report, (1, 5, 10))
         if any(te.report_texts):
@@ -175,6 +194,14 @@ def _print(results: dict[str, Any]) -> None:
     elif "zero_shot" in results:
         print(
             f"  zero-shot     mean AUC {results['zero_shot']['mean_auc']:.3f} over {len(results['zero_shot']['auc'])} findings"
+        )
+    g = results.get("grounding")
+    if g is not None and "error" in g:
+        print(f"  grounding     not run: {g['error']}")
+    elif g is not None:
+        print(
+            f"  grounding     accuracy {g['accuracy']:.3f} (chance {g['chance_accuracy']:.3f}), region AUC "
+            f"{g['auc']:.3f} over {g['num_pairs']} present findings"
         )
     if "retrieval" in results:
         r = results["retrieval"]

@@ -23,6 +23,10 @@ class StudyEmbeddings:
         labels: ``[N, K]`` existence codes.
         study_ids: ``N`` ids.
         report_texts: ``N`` report texts.
+        region_scores: ``[N, K, R]`` where the image graph puts each finding, when the studies
+            carry ground-truth regions (``label_regions``) and the model scores regions.
+        label_regions: ``[N, K, R]`` bool ground-truth regions, likewise.
+        region_mask: ``[N, R]`` bool regions present in each image, likewise.
     """
 
     image: Tensor
@@ -30,6 +34,9 @@ class StudyEmbeddings:
     labels: Tensor
     study_ids: list[str]
     report_texts: list[str]
+    region_scores: Tensor | None = None
+    label_regions: Tensor | None = None
+    region_mask: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.study_ids)
@@ -64,10 +71,21 @@ def extract_embeddings(
 
         batches = tqdm(batches, total=total, desc="embedding", unit="batch")
     imgs, txts, labels, ids, texts = [], [], [], [], []
+    grounding: list[tuple[Tensor, Tensor, Tensor]] | None = [] if hasattr(model, "region_scores") else None
     for batch in batches:
         if batch is None:
             continue
-        img, txt = model.embed_batch(batch)
+        if grounding is not None:
+            img_emb, txt_emb = model.encode_batch(batch.to(model.device))
+            img, txt = img_emb.summary, txt_emb.summary
+            if batch.label_regions is not None and grounding is not None:
+                grounding.append(
+                    (model.region_scores(img_emb).half().cpu(), batch.label_regions.cpu(), batch.present.cpu())
+                )
+            else:
+                grounding = None  # some studies lack ground truth: no grounding for the set
+        else:
+            img, txt = model.embed_batch(batch)
         imgs.append(img.float().cpu())
         txts.append(txt.float().cpu())
         labels.append(batch.labels.cpu())
@@ -75,4 +93,7 @@ def extract_embeddings(
         texts.extend(batch.report_texts)
     if not imgs:
         raise ValueError("extract_embeddings: no study could be embedded")
-    return StudyEmbeddings(torch.cat(imgs), torch.cat(txts), torch.cat(labels), ids, texts)
+    out = StudyEmbeddings(torch.cat(imgs), torch.cat(txts), torch.cat(labels), ids, texts)
+    if grounding:
+        out.region_scores, out.label_regions, out.region_mask = (torch.cat(x) for x in zip(*grounding))
+    return out

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from cxrgraph.graph.schema import ANATOMY, FINDING, LOCATED_AT, SUGGESTIVE_OF
 
-__all__ = ["AlignSample", "AlignBatch", "collate_align", "report_text_inputs"]
+__all__ = ["AlignSample", "AlignBatch", "collate_align", "report_text_inputs", "located_at_codes"]
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +37,12 @@ class AlignSample:
         labels: Optional ``[K]`` long ground-truth existence codes for evaluation (-1 unknown,
             0 absent, 1 present, 2 uncertain); defaults to the report's parsed existence.
         report_text: The report text (used to tell duplicate reports apart in retrieval).
+        label_regions: Optional ``[K, R]`` bool ground truth of where each finding is (for
+            region grounding; the phantom knows it).
+        text_features: Optional frozen-encoder features of the report
+            (:class:`~cxrgraph.models.ReportTextFeatures`, see
+            :func:`~cxrgraph.models.attach_text_features`); collated into the batch so the text
+            transformer does not run during training.
     """
 
     study_id: str
@@ -46,6 +52,8 @@ class AlignSample:
     report: Any
     labels: Tensor | None = None
     report_text: str = ""
+    label_regions: Tensor | None = None
+    text_features: Any = None
 
 
 @dataclass
@@ -67,6 +75,12 @@ class AlignBatch:
         suggestive_of: ``[E, 3]`` long ``(study, finding, finding)`` edges of the reports.
         labels: ``[B, K]`` long evaluation labels.
         report_texts: ``B`` report texts.
+        located_severity: ``[B, K, R]`` long severity code of each report edge (0 where none).
+        located_change: ``[B, K, R]`` long change code of each report edge (0 where none).
+        label_regions: ``[B, K, R]`` bool ground-truth regions of each finding, when every study has them.
+        sentence_features: ``[N, H]`` frozen features of the batch's ``N`` sentences (study-major
+            order), when every study has them.
+        mention_features: ``[M, H]`` frozen features of the rows of ``mentions``, likewise.
     """
 
     study_ids: list[str]
@@ -81,6 +95,18 @@ class AlignBatch:
     suggestive_of: Tensor
     labels: Tensor
     report_texts: list[str]
+    located_severity: Tensor | None = None
+    located_change: Tensor | None = None
+    label_regions: Tensor | None = None
+    sentence_features: Tensor | None = None
+    mention_features: Tensor | None = None
+
+    @property
+    def text_features(self) -> tuple[Tensor, Tensor] | None:
+        """``(sentence_features, mention_features)`` when the batch carries them."""
+        if self.sentence_features is None or self.mention_features is None:
+            return None
+        return self.sentence_features, self.mention_features
 
     def __len__(self) -> int:
         return len(self.study_ids)
@@ -147,16 +173,28 @@ def report_text_inputs(reports: Sequence[Any], num_regions: int = 29) -> tuple[l
     return sentences, mask, mentions
 
 
-def _report_targets(report: Any, num_findings: int, num_regions: int) -> tuple[Tensor, Tensor, Tensor]:
+def located_at_codes(report: Any, num_findings: int, num_regions: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Dense ``[K, R]`` existence (-1 where no edge), severity and change codes of a graph's located_at edges."""
+    located = torch.full((num_findings, num_regions), -1, dtype=torch.long)
+    severity = torch.zeros(num_findings, num_regions, dtype=torch.long)
+    change = torch.zeros(num_findings, num_regions, dtype=torch.long)
+    store = report[LOCATED_AT]
+    if store.edge_index.numel():
+        src, dst = store.edge_index[0], store.edge_index[1]
+        located[src, dst] = store.existence.long()
+        if "severity" in store:
+            severity[src, dst] = store.severity.long()
+        if "change" in store:
+            change[src, dst] = store.change.long()
+    return located, severity, change
+
+
+def _report_targets(report: Any, num_findings: int, num_regions: int) -> tuple[Tensor, tuple[Tensor, ...], Tensor]:
     existence = report[FINDING].existence.long().view(-1)
     if existence.numel() != num_findings:
         raise ValueError(f"report graph: {existence.numel()} finding nodes, expected {num_findings}")
-    located = torch.full((num_findings, num_regions), -1, dtype=torch.long)
-    store = report[LOCATED_AT]
-    if store.edge_index.numel():
-        located[store.edge_index[0], store.edge_index[1]] = store.existence.long()
     sugg = report[SUGGESTIVE_OF].edge_index if SUGGESTIVE_OF in report.edge_types else torch.empty(2, 0)
-    return existence, located, sugg.long().t()
+    return existence, located_at_codes(report, num_findings, num_regions), sugg.long().t()
 
 
 def collate_align(samples: Sequence[AlignSample]) -> AlignBatch:
@@ -174,16 +212,24 @@ def collate_align(samples: Sequence[AlignSample]) -> AlignBatch:
     present = torch.stack([torch.as_tensor(s.present, dtype=torch.bool) for s in samples])
     boxes = torch.stack([torch.as_tensor(s.boxes, dtype=torch.float32) for s in samples])
     boxes = torch.where(present.unsqueeze(-1) & torch.isfinite(boxes), boxes, torch.zeros_like(boxes))
-    existence, located, sugg = [], [], []
+    existence, located, severity, change, sugg = [], [], [], [], []
     for b, s in enumerate(samples):
-        e, loc, sg = _report_targets(s.report, num_k, num_r)
+        e, (loc, sev, ch), sg = _report_targets(s.report, num_k, num_r)
         existence.append(e)
         located.append(loc)
+        severity.append(sev)
+        change.append(ch)
         if sg.numel():
             sugg.append(torch.cat([torch.full((sg.size(0), 1), b, dtype=torch.long), sg], dim=1))
     existence_t = torch.stack(existence)
     labels = torch.stack([s.labels.long() if s.labels is not None else existence_t[b] for b, s in enumerate(samples)])
     sentences, mask, mentions = report_text_inputs([s.report for s in samples], num_r)
+    label_regions = None
+    if all(s.label_regions is not None for s in samples):
+        label_regions = torch.stack([torch.as_tensor(s.label_regions, dtype=torch.bool) for s in samples])
+    sentence_features = mention_features = None
+    if all(s.text_features is not None for s in samples):
+        sentence_features, mention_features = _collate_text_features(samples, sentences, mentions)
     return AlignBatch(
         study_ids=[str(s.study_id) for s in samples],
         images=images,
@@ -197,4 +243,30 @@ def collate_align(samples: Sequence[AlignSample]) -> AlignBatch:
         suggestive_of=torch.cat(sugg) if sugg else torch.empty(0, 3, dtype=torch.long),
         labels=labels,
         report_texts=[s.report_text for s in samples],
+        located_severity=torch.stack(severity),
+        located_change=torch.stack(change),
+        label_regions=label_regions,
+        sentence_features=sentence_features,
+        mention_features=mention_features,
+    )
+
+
+def _collate_text_features(
+    samples: Sequence[AlignSample], sentences: list[list[str]], mentions: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Concatenate the studies' stored text features, checking each against its report."""
+    m_count = (
+        torch.bincount(mentions[:, 0], minlength=len(samples)).tolist() if mentions.numel() else [0] * len(samples)
+    )
+    for b, s in enumerate(samples):
+        f = s.text_features
+        if f.sentences.size(0) != len(sentences[b]) or f.mentions.size(0) != m_count[b]:
+            raise ValueError(
+                f"study {s.study_id}: stored text features have {f.sentences.size(0)} sentences and "
+                f"{f.mentions.size(0)} mentions, its report {len(sentences[b])} and {m_count[b]} "
+                "(features of another parse: rebuild them with attach_text_features)"
+            )
+    return (
+        torch.cat([s.text_features.sentences for s in samples]),
+        torch.cat([s.text_features.mentions for s in samples]),
     )

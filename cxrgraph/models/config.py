@@ -44,7 +44,7 @@ class GraphAlignConfig:
         graph_encoder: ``None``, ``"euclidean"`` (:class:`~cxrgraph.nn.HeteroGraphEncoder`) or
             ``"hyperbolic"`` (:class:`~cxrgraph.nn.HyperbolicGraphEncoder`), shared by both sides.
         graph_layers: Message-passing layers of the graph encoder.
-        graph_conv: ``"hgt"`` or ``"gat"`` (Euclidean encoder).
+        graph_conv: ``"rgcn"``, ``"hgt"`` or ``"gat"`` (Euclidean encoder).
         curvature: Initial curvature of the hyperbolic encoder.
         learn_curvature: Train the curvature.
         loss_weights: Weight of each loss in :data:`LOSS_NAMES`; a loss with weight 0 (or
@@ -68,7 +68,7 @@ class GraphAlignConfig:
     decoder_layers: int = 1
     graph_encoder: str | None = None
     graph_layers: int = 2
-    graph_conv: str = "hgt"
+    graph_conv: str = "rgcn"
     curvature: float = 1.0
     learn_curvature: bool = True
     loss_weights: dict[str, float] = field(default_factory=lambda: {"global": 1.0})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -14,19 +13,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cxrgraph.graph.schema import ADJACENT_TO, ANATOMY, FINDING, LOCATED_AT, MODIFY, PART_OF, SUGGESTIVE_OF
-from cxrgraph.models.batch import AlignBatch, report_text_inputs
+from cxrgraph.models.batch import AlignBatch, located_at_codes, report_text_inputs
+from cxrgraph.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
 from cxrgraph.models.config import GraphAlignConfig
+from cxrgraph.models.text_cache import SentenceMemo
 from cxrgraph.nn.outputs import GraphEmbeddings
-from cxrgraph.utils.atomic import atomic_write
 
 __all__ = ["GraphAlignModel", "GraphAlignOutput", "CONFIG_FILE", "WEIGHTS_FILE", "load_checkpoint"]
 
 log = logging.getLogger(__name__)
-
-#: File names written by :meth:`GraphAlignModel.save_pretrained`.
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.pt"
-_FORMAT = 1
 
 
 @dataclass
@@ -71,21 +66,30 @@ class GraphAlignModel(nn.Module):
     :class:`~cxrgraph.nn.ImageGraphEncoder` (region nodes, finding nodes from the image-tag
     decoder, located_at edge scores). The text side encodes the parsed report with
     :class:`~cxrgraph.nn.TextGraphEncoder`. An optional graph encoder, shared by both sides,
-    refines the nodes by message passing (residual) and adds a graph readout to the summary:
+    refines the nodes by message passing (residual):
 
-    * text graph edges: the report's located_at and suggestive_of edges;
-    * image graph edges: each finding to the region its decoder attention scores highest
-      (the image has no report at test time, so its own predicted located_at edges are used);
+    * text graph edges: the report's located_at edges (with their existence, severity and change)
+      and suggestive_of edges;
+    * image graph edges: each finding to the region its decoder attention scores highest, with
+      the decoder's existence call as the edge's existence (the image has no report at test time);
     * both sides: the ontology's part_of and adjacent_to anatomy edges.
+
+    **The image embedding is the image graph's readout** (attention pooling over its anatomy and
+    finding nodes after the graph encoder), so what node, edge and graph alignment put into the
+    graph is what retrieval, zero-shot and linear probes read. The report embedding is the text
+    graph's readout plus the mean of its sentence embeddings.
 
     Losses with a positive weight in ``config.loss_weights`` are built and summed:
     ``global`` (:class:`~cxrgraph.align.GlobalInfoNCELoss` on the summaries), ``cascade``
     (:class:`~cxrgraph.align.CascadingAlignment`), ``region_sentence``
     (:class:`~cxrgraph.align.RegionSentenceAlignment`), ``image_tag``
-    (:class:`~cxrgraph.align.ImageTagLoss`), ``soft_label``
+    (:class:`~cxrgraph.align.ImageTagLoss`, with the triplet location term), ``soft_label``
     (:class:`~cxrgraph.align.SoftLabelContrastiveLoss`), ``pathology``
     (:class:`~cxrgraph.align.PathologyAlignment`) and ``patch_correlation``
     (:class:`~cxrgraph.align.PatchCorrelationLoss`).
+
+    With a frozen text transformer, a batch that carries stored text features
+    (:func:`~cxrgraph.models.attach_text_features`) never runs the transformer.
 
     Args:
         config: A :class:`GraphAlignConfig` or a dict of its fields.
@@ -93,13 +97,13 @@ class GraphAlignModel(nn.Module):
     Shapes:
         - **input:** an :class:`~cxrgraph.models.AlignBatch`
         - **output:** :class:`GraphAlignOutput`; :meth:`embed_images` / :meth:`embed_reports`
-          give ``[B, D]`` embeddings.
+          give ``[B, D]`` embeddings, :meth:`locate_findings` ``[B, K, R]`` region scores.
     """
 
     def __init__(self, config: GraphAlignConfig | dict[str, Any] | None = None) -> None:
         super().__init__()
         from cxrgraph.image.features import RegionFeatureExtractor
-        from cxrgraph.nn import ImageGraphEncoder, TextGraphEncoder
+        from cxrgraph.nn import AttentionReadout, ImageGraphEncoder, TextGraphEncoder
         from cxrgraph.ontology import get_ontology
 
         if config is None:
@@ -139,9 +143,9 @@ class GraphAlignModel(nn.Module):
             max_length=config.max_length,
             freeze_backbone=config.freeze_text,
         )
+        self.text_readout = AttentionReadout(d, d, config.decoder_heads)
 
         self.graph_encoder: nn.Module | None = None
-        self.graph_readout: nn.Module | None = None
         if config.graph_encoder == "euclidean":
             from cxrgraph.nn import HeteroGraphEncoder
 
@@ -161,16 +165,16 @@ class GraphAlignModel(nn.Module):
                 dropout=config.dropout,
             )
         if self.graph_encoder is not None:
-            self.graph_readout = nn.Linear(d, d)
             for key, ei in _ontology_anatomy_edges().items():
                 self.register_buffer(f"_edges_{key[1]}", ei, persistent=False)
+        self._batched_edges: dict[tuple[int, str], dict[tuple[str, str, str], Tensor]] = {}
 
         self.losses = nn.ModuleDict(self._build_losses(config))
         self.weights = config.active_losses
-        self._sentence_cache: _SentenceCache | None = None
+        self._sentence_cache: SentenceMemo | None = None
         if config.freeze_text:
             # a frozen transformer in eval mode is a pure function of the sentence: encode each once
-            self._sentence_cache = _SentenceCache(self.text_encoder)
+            self._sentence_cache = SentenceMemo(self.text_encoder)
             self.text_encoder.encode_sentences = self._sentence_cache  # type: ignore[method-assign]
         self.train()
 
@@ -235,15 +239,37 @@ class GraphAlignModel(nn.Module):
     def encode_image(self, images: Tensor, boxes: Tensor, present: Tensor | None = None) -> GraphEmbeddings:
         """Image graph embeddings of ``[B, 1, H, W]`` images with normalised ``[B, R, 4]`` boxes."""
         fmap, regions = self.region_features(images, boxes, present)
-        emb = self.image_encoder(regions, fmap, region_mask=present)
-        if self.graph_encoder is not None:
-            num_b = emb.anatomy.size(0)
-            route = emb.edge_logits.detach().argmax(-1)  # [B, K]: each finding's best region
-            k = torch.arange(self.num_findings, device=route.device).expand(num_b, -1)
-            b = torch.arange(num_b, device=route.device).unsqueeze(1).expand_as(route)
-            located = torch.stack([(b * self.num_findings + k).reshape(-1), (b * self.num_regions + route).reshape(-1)])
-            emb = self._graph_refine(emb, located, None)
-        return emb
+        if self.graph_encoder is None:
+            return self.image_encoder(regions, fmap, region_mask=present)
+        emb = self.image_encoder(regions, fmap, region_mask=present, summary=False)
+        num_b, num_k, num_r = emb.anatomy.size(0), self.num_findings, self.num_regions
+        route = emb.edge_logits.detach()
+        if emb.anatomy_mask is not None:
+            route = route.masked_fill(~emb.anatomy_mask.unsqueeze(1), float("-inf"))
+        route = route.argmax(-1)  # [B, K]: each finding's best region
+        k = torch.arange(num_k, device=route.device).expand(num_b, -1)
+        b = torch.arange(num_b, device=route.device).unsqueeze(1).expand_as(route)
+        located = torch.stack([(b * num_k + k).reshape(-1), (b * num_r + route).reshape(-1)])
+        # the decoder's existence call is the edge's existence; severity and change are unknown
+        attr = torch.zeros(located.size(1), 3, dtype=torch.long, device=route.device)
+        attr[:, 0] = (emb.finding_logits.detach() > 0).long().reshape(-1)
+        emb = self._graph_refine(emb, located, attr, None)
+        return emb.replace(summary=self.image_encoder.readout(emb.anatomy, emb.finding, emb.anatomy_mask))
+
+    @torch.no_grad()
+    def locate_findings(self, images: Tensor, boxes: Tensor, present: Tensor | None = None) -> Tensor:
+        """``[B, K, R]`` where the image graph puts each finding (see :meth:`region_scores`)."""
+        return self.region_scores(self.encode_image(images, boxes, present))
+
+    @staticmethod
+    def region_scores(image: GraphEmbeddings) -> Tensor:
+        """``[B, K, R]`` softmax over the image's present regions of its located_at scores: the
+        regions its graph links each finding to."""
+        logits = image.edge_logits.float()
+        if image.anatomy_mask is not None:
+            present = image.anatomy_mask.bool()
+            logits = logits.masked_fill(~(present | ~present.any(1, keepdim=True)).unsqueeze(1), float("-inf"))
+        return torch.softmax(logits, dim=-1)
 
     # ------------------------------------------------------------------ text side
     def encode_text(
@@ -254,58 +280,78 @@ class GraphAlignModel(nn.Module):
         existence: Tensor | None = None,
         located_at: Tensor | None = None,
         suggestive_of: Tensor | None = None,
+        located_severity: Tensor | None = None,
+        located_change: Tensor | None = None,
+        features: tuple[Tensor, Tensor] | None = None,
     ) -> GraphEmbeddings:
-        """Report graph embeddings (see :class:`~cxrgraph.models.AlignBatch` for the inputs)."""
-        emb = self.text_encoder(sentences, region_sentence_mask, mentions, existence)
+        """Report graph embeddings (see :class:`~cxrgraph.models.AlignBatch` for the inputs).
+
+        ``features`` are the batch's stored ``(sentence, mention)`` text features; given, the text
+        transformer does not run.
+        """
+        emb = self.text_encoder(sentences, region_sentence_mask, mentions, existence, features=features)
         if self.graph_encoder is not None:
-            num_b = emb.anatomy.size(0)
+            device = emb.anatomy.device
             if located_at is None:
-                located = torch.empty(2, 0, dtype=torch.long, device=emb.anatomy.device)
+                located = torch.empty(2, 0, dtype=torch.long, device=device)
+                attr = torch.empty(0, 3, dtype=torch.long, device=device)
             else:
-                b, k, r = (located_at.to(emb.anatomy.device) >= 0).nonzero(as_tuple=True)
+                located_at = located_at.to(device)
+                b, k, r = (located_at >= 0).nonzero(as_tuple=True)
                 located = torch.stack([b * self.num_findings + k, b * self.num_regions + r])
+                sev = located_severity.to(device)[b, k, r] if located_severity is not None else torch.zeros_like(b)
+                chg = located_change.to(device)[b, k, r] if located_change is not None else torch.zeros_like(b)
+                attr = torch.stack([located_at[b, k, r], sev, chg], dim=1)
             sugg = None
             if suggestive_of is not None and suggestive_of.numel():
-                s = suggestive_of.to(emb.anatomy.device)
-                sugg = torch.stack([s[:, 0] * self.num_findings + s[:, 1], s[:, 0] * self.num_findings + s[:, 2]])
-            emb = self._graph_refine(emb, located, sugg)
-            assert emb.batch_size == num_b
-        return emb
+                sg = suggestive_of.to(device)
+                sugg = torch.stack([sg[:, 0] * self.num_findings + sg[:, 1], sg[:, 0] * self.num_findings + sg[:, 2]])
+            emb = self._graph_refine(emb, located, attr, sugg)
+        nodes = torch.cat([emb.anatomy, emb.finding], dim=1)
+        return emb.replace(summary=emb.summary + self.text_readout(nodes))
 
-    def _graph_refine(self, emb: GraphEmbeddings, located: Tensor, suggestive: Tensor | None) -> GraphEmbeddings:
-        assert self.graph_encoder is not None and self.graph_readout is not None
+    def _anatomy_edges(self, num_b: int, device: torch.device) -> dict[tuple[str, str, str], Tensor]:
+        """The ontology's anatomy edges repeated for a batch of ``num_b`` graphs (built once per size)."""
+        key = (num_b, str(device))
+        edges = self._batched_edges.get(key)
+        if edges is None:
+            r = self.num_regions
+            edges = {
+                PART_OF: _batch_edges(self._edges_part_of.to(device), num_b, r, r),
+                ADJACENT_TO: _batch_edges(self._edges_adjacent_to.to(device), num_b, r, r),
+            }
+            if len(self._batched_edges) > 8:
+                self._batched_edges.clear()
+            self._batched_edges[key] = edges
+        return edges
+
+    def _graph_refine(
+        self, emb: GraphEmbeddings, located: Tensor, located_attr: Tensor, suggestive: Tensor | None
+    ) -> GraphEmbeddings:
+        assert self.graph_encoder is not None
         num_b, num_r, num_k = emb.anatomy.size(0), self.num_regions, self.num_findings
         d = emb.anatomy.size(-1)
         x_dict = {ANATOMY: emb.anatomy.reshape(num_b * num_r, d), FINDING: emb.finding.reshape(num_b * num_k, d)}
-        edges = {
-            PART_OF: _batch_edges(self._edges_part_of, num_b, num_r, num_r),
-            ADJACENT_TO: _batch_edges(self._edges_adjacent_to, num_b, num_r, num_r),
-            LOCATED_AT: located,
-        }
+        edges = dict(self._anatomy_edges(num_b, located.device))
+        edges[LOCATED_AT] = located
         # every edge type is always given (empty when absent), so every relation's parameters
         # take part in each step, as DDP without find_unused_parameters requires
         empty = located.new_empty((2, 0))
         edges[SUGGESTIVE_OF] = suggestive if suggestive is not None else empty
         edges[MODIFY] = empty
+        attrs = {LOCATED_AT: located_attr}
         if self.config.graph_encoder == "hyperbolic":
-            out = self.graph_encoder.forward_hetero(x_dict, edges)
             # losses and heads are Euclidean: read the ball through the tangent space at the origin
-            out = {t: self.graph_encoder.to_tangent(v) for t, v in out.items()}
+            out = self.graph_encoder.forward_hetero(x_dict, edges, attrs, tangent=True)
         else:
-            out = self.graph_encoder(x_dict, edges)
+            out = self.graph_encoder(x_dict, edges, attrs)
         anatomy = emb.anatomy + out[ANATOMY].view(num_b, num_r, d)
         finding = emb.finding + out[FINDING].view(num_b, num_k, d)
-        readout = torch.cat([out[ANATOMY].view(num_b, num_r, d), out[FINDING].view(num_b, num_k, d)], 1).mean(1)
-        summary = self.graph_readout(readout)
-        if emb.summary is not None:
-            summary = emb.summary + summary
-        return emb.replace(anatomy=anatomy, finding=finding, summary=summary)
+        return emb.replace(anatomy=anatomy, finding=finding)
 
     # ------------------------------------------------------------------ training
-    def forward(self, batch: AlignBatch, epoch: int | None = None) -> GraphAlignOutput:
-        """Encode both sides of a batch and compute the weighted sum of the active losses."""
-        if len(batch) < 2:
-            raise ValueError(f"batch: contrastive losses need at least 2 studies, got {len(batch)}")
+    def encode_batch(self, batch: AlignBatch) -> tuple[GraphEmbeddings, GraphEmbeddings]:
+        """Image and report graph embeddings of a collated batch."""
         img = self.encode_image(batch.images, batch.boxes, batch.present)
         txt = self.encode_text(
             batch.sentences,
@@ -314,7 +360,17 @@ class GraphAlignModel(nn.Module):
             batch.existence,
             batch.located_at,
             batch.suggestive_of,
+            batch.located_severity,
+            batch.located_change,
+            features=batch.text_features,
         )
+        return img, txt
+
+    def forward(self, batch: AlignBatch, epoch: int | None = None) -> GraphAlignOutput:
+        """Encode both sides of a batch and compute the weighted sum of the active losses."""
+        if len(batch) < 2:
+            raise ValueError(f"batch: contrastive losses need at least 2 studies, got {len(batch)}")
+        img, txt = self.encode_batch(batch)
         located = batch.located_at.to(img.anatomy.device)
         existence = batch.existence.to(img.anatomy.device)
         losses: dict[str, Tensor] = {}
@@ -326,7 +382,7 @@ class GraphAlignModel(nn.Module):
             elif name == "region_sentence":
                 losses[name] = loss(img.anatomy, txt.tokens, txt.token_region_mask, txt.token_mask, img.anatomy_mask)
             elif name == "image_tag":
-                losses[name] = loss(img.finding_logits, existence)
+                losses[name] = loss(img.finding_logits, existence, img.edge_logits, located, img.anatomy_mask)
             elif name == "soft_label":
                 losses[name] = loss(img.summary, txt.summary, located)
             elif name == "pathology":
@@ -342,7 +398,7 @@ class GraphAlignModel(nn.Module):
     # ------------------------------------------------------------------ embeddings
     @torch.no_grad()
     def embed_images(self, images: Tensor, boxes: Tensor, present: Tensor | None = None) -> Tensor:
-        """Frozen image embeddings ``[B, D]`` (the summary the global losses align)."""
+        """Frozen image embeddings ``[B, D]``: the image graph's readout."""
         return self.encode_image(images, boxes, present).summary
 
     @torch.no_grad()
@@ -352,14 +408,11 @@ class GraphAlignModel(nn.Module):
             return torch.empty(0, self.config.channels, device=self.device)
         sentences, mask, mentions = report_text_inputs(reports, self.num_regions)
         existence = torch.stack([g[FINDING].existence.long().view(-1) for g in reports])
-        located = None
+        located = severity = change = None
         if located_from_graph:
-            located = torch.full((len(reports), self.num_findings, self.num_regions), -1, dtype=torch.long)
-            for b, g in enumerate(reports):
-                st = g[LOCATED_AT]
-                if st.edge_index.numel():
-                    located[b, st.edge_index[0], st.edge_index[1]] = st.existence.long()
-        return self.encode_text(sentences, mask, mentions, existence, located).summary
+            codes = [located_at_codes(g, self.num_findings, self.num_regions) for g in reports]
+            located, severity, change = (torch.stack(c) for c in zip(*codes))
+        return self.encode_text(sentences, mask, mentions, existence, located, None, severity, change).summary
 
     @torch.no_grad()
     def embed_texts(self, texts: list[str]) -> Tensor:
@@ -371,16 +424,8 @@ class GraphAlignModel(nn.Module):
     @torch.no_grad()
     def embed_batch(self, batch: AlignBatch) -> tuple[Tensor, Tensor]:
         """``(image, report)`` embeddings ``[B, D]`` of a collated batch."""
-        img = self.embed_images(batch.images.to(self.device), batch.boxes, batch.present)
-        txt = self.encode_text(
-            batch.sentences,
-            batch.region_sentence_mask,
-            batch.mentions,
-            batch.existence,
-            batch.located_at,
-            batch.suggestive_of,
-        ).summary
-        return img, txt
+        img, txt = self.encode_batch(batch.to(self.device))
+        return img.summary, txt.summary
 
     @staticmethod
     def similarity(image: Tensor, report: Tensor) -> Tensor:
@@ -390,20 +435,7 @@ class GraphAlignModel(nn.Module):
     # ------------------------------------------------------------------ checkpoints
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` and ``model.pt`` (a plain state dict) into folder ``path``, atomically."""
-        from cxrgraph.ontology import get_ontology
-
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": _FORMAT,
-            "model": type(self).__name__,
-            "ontology_version": get_ontology().version,
-            "config": self.config.to_dict(),
-        }
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        _atomic(folder / WEIGHTS_FILE, lambda fh: torch.save(state, fh), "wb")
-        _atomic(folder / CONFIG_FILE, lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True)), "w")
-        return folder
+        return save_checkpoint(self, self.config, path)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> GraphAlignModel:
@@ -419,87 +451,3 @@ class GraphAlignModel(nn.Module):
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})"
             )
         return model
-
-
-class _SentenceCache:
-    """Memoised :meth:`TextGraphEncoder.encode_sentences` for a frozen transformer.
-
-    Templated reports repeat sentences, so most lookups hit. Entries are kept unpadded on the
-    CPU and re-padded per call; at most ``max_entries`` sentences are kept (later ones are
-    encoded every time).
-    """
-
-    def __init__(self, encoder: nn.Module, max_entries: int = 100_000) -> None:
-        self.encode = type(encoder).encode_sentences.__get__(encoder)
-        self.encoder = encoder
-        self.max_entries = max_entries
-        self.entries: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-
-    def __call__(self, sentences: list[str]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        missing = list(dict.fromkeys(s for s in sentences if s not in self.entries))
-        fresh: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-        if missing:
-            with torch.no_grad():
-                states, attn, offsets, _ = self.encode(missing)
-            for i, s in enumerate(missing):
-                n = int(attn[i].sum())
-                fresh[s] = (states[i, :n].detach().cpu(), offsets[i, :n].cpu(), _mean_pool(states[i, :n]).cpu())
-            if len(self.entries) < self.max_entries:
-                self.entries.update(fresh)
-        rows = [self.entries.get(s) or fresh[s] for s in sentences]
-        device = self.encoder.device
-        longest = max(r[0].size(0) for r in rows)
-        hidden = rows[0][0].size(1)
-        states = torch.zeros(len(rows), longest, hidden)
-        offsets = torch.zeros(len(rows), longest, 2, dtype=torch.long)
-        attn = torch.zeros(len(rows), longest, dtype=torch.bool)
-        for i, (st, off, _) in enumerate(rows):
-            states[i, : st.size(0)] = st
-            offsets[i, : off.size(0)] = off
-            attn[i, : st.size(0)] = True
-        pooled = torch.stack([r[2] for r in rows])
-        return states.to(device), attn.to(device), offsets.to(device), pooled.to(device)
-
-
-def _mean_pool(states: Tensor) -> Tensor:
-    return states.mean(0)
-
-
-def load_checkpoint(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> tuple[GraphAlignConfig, dict[str, Tensor]]:
-    """``(config, state_dict)`` of a :meth:`GraphAlignModel.save_pretrained` folder or a Lightning ``.ckpt``.
-
-    Everything is read with ``torch.load(weights_only=True)``: no pickled code runs.
-    """
-    from cxrgraph.ontology import get_ontology
-
-    p = Path(path)
-    if p.is_dir():
-        cfg_path, w_path = p / CONFIG_FILE, p / WEIGHTS_FILE
-        if not cfg_path.is_file() or not w_path.is_file():
-            raise FileNotFoundError(f"{p}: expected {CONFIG_FILE} and {WEIGHTS_FILE} (written by save_pretrained)")
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{cfg_path}: checkpoint format {meta.get('format')}, this cxrgraph reads {_FORMAT}")
-        version = get_ontology().version
-        if meta.get("ontology_version") != version:
-            log.warning(
-                "%s was saved with ontology %s, the current one is %s", p, meta.get("ontology_version"), version
-            )
-        state = torch.load(w_path, map_location=map_location, weights_only=True)
-        return GraphAlignConfig.from_dict(meta["config"]), state
-    if p.is_file():
-        ckpt = torch.load(p, map_location=map_location, weights_only=True)
-        hp = ckpt.get("hyper_parameters") or {}
-        if "state_dict" not in ckpt or "model_config" not in hp:
-            raise ValueError(f"{p}: not a GraphAlignPretrainer checkpoint (no state_dict / model_config)")
-        prefix = "model."
-        state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-        return GraphAlignConfig.from_dict(hp["model_config"]), state
-    raise FileNotFoundError(f"{p}: no such checkpoint file or folder")
-
-
-def _atomic(path: Path, write: Any, mode: str) -> None:
-    with atomic_write(path, mode) as fh:
-        write(fh)

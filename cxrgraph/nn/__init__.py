@@ -5,6 +5,8 @@ from cxrgraph.nn.hetero import HeteroGraphEncoder, add_reverse_edges, clinical_m
 from cxrgraph.nn.hyperbolic import BoundedPoincareBall, HGCNConv, HyperbolicGraphEncoder
 from cxrgraph.nn.image_encoder import ImageGraphEncoder, sincos_position_2d
 from cxrgraph.nn.outputs import GraphEmbeddings
+from cxrgraph.nn.readout import AttentionReadout, EdgeAttrEmbedding
+from cxrgraph.nn.relational import RelationalGraphConv
 from cxrgraph.nn.text_encoder import TextGraphEncoder, TextGraphInputs, default_text_model_path
 
 __all__ = [
@@ -24,4 +26,7 @@ __all__ = [
     "graph_targets",
     "located_at_dense",
     "triplet_multi_hot",
+    "AttentionReadout",
+    "EdgeAttrEmbedding",
+    "RelationalGraphConv",
 ]

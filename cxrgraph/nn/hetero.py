@@ -6,7 +6,9 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv, HeteroConv, HGTConv
 from torch_geometric.typing import EdgeType, Metadata, NodeType
 
-from cxrgraph.graph.schema import ANATOMY, EDGE_TYPES, FINDING
+from cxrgraph.graph.schema import ANATOMY, EDGE_TYPES, FINDING, LOCATED_AT
+from cxrgraph.nn.readout import EdgeAttrEmbedding, scatter_edge_messages
+from cxrgraph.nn.relational import RelationalGraphConv
 
 __all__ = ["HeteroGraphEncoder", "add_reverse_edges", "clinical_metadata"]
 
@@ -46,8 +48,9 @@ def add_reverse_edges(edge_index_dict: dict[EdgeType, Tensor]) -> dict[EdgeType,
 class HeteroGraphEncoder(nn.Module):
     r"""Message passing over the anatomy / finding graph.
 
-    Each layer is either :class:`~torch_geometric.nn.conv.HGTConv` (Hu et al., "Heterogeneous
-    Graph Transformer", WWW 2020) or a :class:`~torch_geometric.nn.conv.HeteroConv` of
+    Each layer is :class:`~cxrgraph.nn.RelationalGraphConv` (R-GCN, one weight per relation; the
+    fastest), :class:`~torch_geometric.nn.conv.HGTConv` (Hu et al., "Heterogeneous Graph
+    Transformer", WWW 2020) or a :class:`~torch_geometric.nn.conv.HeteroConv` of
     :class:`~torch_geometric.nn.conv.GATv2Conv` per edge type (Brody et al., ICLR 2022), with a
     residual connection and layer norm per node type:
 
@@ -56,19 +59,31 @@ class HeteroGraphEncoder(nn.Module):
 
     Reverse edge types are added on the fly (:func:`add_reverse_edges`).
 
+    **Edge attributes.** The located_at edges carry existence (present, absent — a negated
+    finding —, uncertain), severity and change. They are embedded
+    (:class:`~cxrgraph.nn.readout.EdgeAttrEmbedding`) and, before every layer, each node adds the
+    mean of a layer-specific projection of its incident attributed edges (both directions):
+
+    .. math:: \mathbf{x}_v \leftarrow \mathbf{x}_v + \operatorname{mean}_{e \ni v} W^{(l)}_{\tau(e)}\, \mathbf{e},
+
+    so "no effusion at the left base" and "large effusion at the left base" reach the two nodes
+    differently whatever convolution runs (HGT has no edge features of its own).
+
     Args:
         in_channels: Input size, one int for all node types or a dict per node type.
         hidden_channels: Hidden size (divisible by ``heads``).
         out_channels: Output size.
         num_layers: Message-passing layers.
-        conv: ``"hgt"`` or ``"gat"``.
+        conv: ``"rgcn"``, ``"hgt"`` or ``"gat"``.
         heads: Attention heads.
         metadata: Node and edge types (default: :func:`clinical_metadata`).
         dropout: Dropout on hidden features.
+        edge_attr_types: Edge types whose attributes are read (default: located_at).
 
     Shapes:
         - **input:** ``x_dict`` ``{node_type: [N_t, C_t]}``, ``edge_index_dict``
-          ``{edge_type: [2, E]}``
+          ``{edge_type: [2, E]}``, optional ``edge_attr_dict`` ``{edge_type: [E, 3]}`` long
+          ``(existence, severity, change)``
         - **output:** ``{node_type: [N_t, out_channels]}``
     """
 
@@ -78,14 +93,15 @@ class HeteroGraphEncoder(nn.Module):
         hidden_channels: int,
         out_channels: int,
         num_layers: int = 2,
-        conv: str = "hgt",
+        conv: str = "rgcn",
         heads: int = 4,
         metadata: Metadata | None = None,
         dropout: float = 0.0,
+        edge_attr_types: tuple[EdgeType, ...] = (LOCATED_AT,),
     ) -> None:
         super().__init__()
-        if conv not in ("hgt", "gat"):
-            raise ValueError(f"conv: expected 'hgt' or 'gat', got {conv!r}")
+        if conv not in ("rgcn", "hgt", "gat"):
+            raise ValueError(f"conv: expected 'rgcn', 'hgt' or 'gat', got {conv!r}")
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels: {hidden_channels} is not divisible by heads={heads}")
         self.metadata = metadata if metadata is not None else clinical_metadata()
@@ -105,7 +121,9 @@ class HeteroGraphEncoder(nn.Module):
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for _ in range(num_layers):
-            if conv == "hgt":
+            if conv == "rgcn":
+                layer = RelationalGraphConv(hidden_channels, hidden_channels, self.metadata)
+            elif conv == "hgt":
                 layer = HGTConv(hidden_channels, hidden_channels, self.metadata, heads=heads)
             else:
                 layer = HeteroConv(
@@ -119,6 +137,13 @@ class HeteroGraphEncoder(nn.Module):
             self.norms.append(nn.ModuleDict({t: nn.LayerNorm(hidden_channels) for t in node_types}))
         self.lin_out = nn.ModuleDict({t: nn.Linear(hidden_channels, out_channels) for t in node_types})
         self.act = nn.GELU()
+        self.edge_attr_types = tuple(edge_attr_types)
+        self.edge_embedding = EdgeAttrEmbedding(hidden_channels)
+        # per layer and attributed edge type: one projection for the destination, one for the source
+        self.edge_lins = nn.ModuleList(
+            nn.ModuleList(nn.Linear(hidden_channels, 2 * hidden_channels) for _ in self.edge_attr_types)
+            for _ in range(num_layers)
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -129,6 +154,10 @@ class HeteroGraphEncoder(nn.Module):
         for norms in self.norms:
             for norm in norms.values():
                 norm.reset_parameters()
+        self.edge_embedding.reset_parameters()
+        for lins in self.edge_lins:
+            for lin in lins:
+                lin.reset_parameters()
 
     def __repr__(self) -> str:
         return (
@@ -137,7 +166,10 @@ class HeteroGraphEncoder(nn.Module):
         )
 
     def forward(
-        self, x_dict: dict[NodeType, Tensor], edge_index_dict: dict[EdgeType, Tensor]
+        self,
+        x_dict: dict[NodeType, Tensor],
+        edge_index_dict: dict[EdgeType, Tensor],
+        edge_attr_dict: dict[EdgeType, Tensor] | None = None,
     ) -> dict[NodeType, Tensor]:
         """Encode node features (see the class docstring for shapes)."""
         node_types, edge_types = self.metadata
@@ -146,7 +178,9 @@ class HeteroGraphEncoder(nn.Module):
                 raise ValueError(f"x_dict: missing node type {t!r}")
         edges = {et: ei for et, ei in add_reverse_edges(edge_index_dict).items() if et in set(edge_types)}
         h = {t: self.lin_in[t](x_dict[t]) for t in node_types}
-        for conv, norms in zip(self.convs, self.norms):
+        attributed = self._attributed_edges(edge_index_dict, edge_attr_dict or {})
+        for conv, norms, lins in zip(self.convs, self.norms, self.edge_lins):
+            h = self._add_edge_messages(h, attributed, lins)
             out = conv(h, edges)
             h = {
                 t: norms[t](h[t] + nn.functional.dropout(self.act(out[t]), self.dropout, self.training))
@@ -155,3 +189,35 @@ class HeteroGraphEncoder(nn.Module):
                 for t in node_types
             }
         return {t: self.lin_out[t](h[t]) for t in node_types}
+
+    def _attributed_edges(
+        self, edge_index_dict: dict[EdgeType, Tensor], edge_attr_dict: dict[EdgeType, Tensor]
+    ) -> list[tuple[int, EdgeType, Tensor, Tensor]]:
+        out = []
+        for i, et in enumerate(self.edge_attr_types):
+            attr = edge_attr_dict.get(et)
+            ei = edge_index_dict.get(et)
+            if attr is None or ei is None or ei.numel() == 0:
+                continue
+            if attr.size(0) != ei.size(1):
+                raise ValueError(f"edge_attr_dict[{et}]: {attr.size(0)} rows for {ei.size(1)} edges")
+            out.append((i, et, ei, self.edge_embedding(attr)))
+        return out
+
+    def _add_edge_messages(
+        self, h: dict[NodeType, Tensor], attributed: list[tuple[int, EdgeType, Tensor, Tensor]], lins: nn.ModuleList
+    ) -> dict[NodeType, Tensor]:
+        if not attributed:
+            # keep every parameter in the graph (DDP without find_unused_parameters)
+            return h if not self.training else {t: v + 0.0 * _touch(lins, self.edge_embedding) for t, v in h.items()}
+        h = dict(h)
+        for i, (src, _, dst), ei, emb in attributed:
+            to_dst, to_src = lins[i](emb).chunk(2, dim=-1)
+            h[dst] = h[dst] + scatter_edge_messages(to_dst, ei[1], h[dst].size(0))
+            h[src] = h[src] + scatter_edge_messages(to_src, ei[0], h[src].size(0))
+        return h
+
+
+def _touch(lins: nn.ModuleList, embedding: nn.Module) -> Tensor:
+    """A zero that depends on every edge parameter."""
+    return sum(p.sum() for m in (lins, embedding) for p in m.parameters()) * 0.0

@@ -12,8 +12,10 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter
 
-from cxrgraph.graph.schema import ANATOMY, FINDING
+from cxrgraph.graph.schema import ANATOMY, FINDING, LOCATED_AT
+from cxrgraph.nn import poincare
 from cxrgraph.nn.hetero import add_reverse_edges
+from cxrgraph.nn.readout import EdgeAttrEmbedding, scatter_edge_messages
 
 __all__ = ["BoundedPoincareBall", "HGCNConv", "HyperbolicGraphEncoder"]
 
@@ -111,20 +113,38 @@ class HGCNConv(nn.Module):
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        """``x``: points ``[N, in_channels]`` on the ball; returns points ``[N, out_channels]``."""
-        ball = self.ball
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """``x``: points ``[N, in_channels]`` on the ball; returns points ``[N, out_channels]``.
+
+        ``edge_weight`` ``[E]`` (positive) scales each edge before the symmetric normalisation.
+        """
+        c = self.ball.c.to(x.dtype)
+        if edge_weight is not None:
+            edge_weight = edge_weight.to(x.dtype)
+        ei, w = gcn_norm(edge_index, edge_weight, x.size(0), add_self_loops=True, dtype=x.dtype)
+        u = self.forward_tangent(poincare.logmap0(x, c), ei, w)
+        return poincare.project(poincare.expmap0(u, c), c)
+
+    def forward_tangent(self, u: Tensor, edge_index: Tensor, norm_weight: Tensor) -> Tensor:
+        """The layer on tangent vectors at the origin: ``log_0`` of the input points in, ``log_0`` of
+        the output points out, with ``edge_index`` / ``norm_weight`` already GCN-normalised (self
+        loops included). Equal to :meth:`forward` up to rounding, with no map to the ball and back
+        between layers (``log_0(exp_0(u)) = u`` inside the projection margin, and the margin is
+        applied in the tangent space by :func:`~cxrgraph.nn.poincare.clip_tangent`)."""
+        c = self.ball.c.to(u.dtype)
         weight = nn.functional.dropout(self.weight, self.dropout, self.training)
-        h = ball.projx(ball.mobius_matvec(weight, x))
+        # W (x) on the ball: Möbius matrix-vector product == exp_0(W log_0(x))
+        h = poincare.project(poincare.expmap0(u @ weight.t(), c), c)
         if self.bias is not None:
-            h = ball.projx(ball.mobius_add(h, self.bias.to(h.dtype).expand_as(h)))
-        u = ball.logmap0(h)
-        ei, w = gcn_norm(edge_index, None, x.size(0), add_self_loops=True, dtype=u.dtype)
-        agg = scatter(u[ei[0]] * w.unsqueeze(-1), ei[1], dim=0, dim_size=x.size(0), reduce="sum")
-        y = ball.projx(ball.expmap0(agg))
+            h = poincare.project(poincare.mobius_add(h, self.bias.to(h.dtype), c), c)
+        t = poincare.logmap0(h, c)
+        agg = scatter(
+            t[edge_index[0]] * norm_weight.unsqueeze(-1), edge_index[1], dim=0, dim_size=u.size(0), reduce="sum"
+        )
+        agg = poincare.clip_tangent(agg, c)
         if self.act is not None:
-            y = ball.projx(ball.expmap0(self.act(ball.logmap0(y))))
-        return y
+            agg = poincare.clip_tangent(self.act(agg), c)
+        return agg
 
 
 class HyperbolicGraphEncoder(nn.Module):
@@ -147,6 +167,13 @@ class HyperbolicGraphEncoder(nn.Module):
         learn_curvature: Train the curvature.
         dropout: Weight dropout.
         node_types: Node types :meth:`forward_hetero` accepts.
+        edge_attr_types: Edge types whose attributes :meth:`forward_hetero` reads.
+
+    **Edge attributes** (existence, severity, change of located_at edges,
+    :class:`~cxrgraph.nn.readout.EdgeAttrEmbedding`) act twice in :meth:`forward_hetero`: each
+    node adds the mean of its incident edges' embeddings to its tangent-space input, and every
+    attributed edge's weight in the aggregation is :math:`2\sigma(w^\top e)` (an absent finding
+    can pass less, or more, than a present one), the same weight in both directions.
 
     Shapes:
         - **input:** ``x`` ``[N, in_channels]`` (Euclidean), ``edge_index`` ``[2, E]``
@@ -165,6 +192,7 @@ class HyperbolicGraphEncoder(nn.Module):
         learn_curvature: bool = True,
         dropout: float = 0.0,
         node_types: Sequence[NodeType] = (ANATOMY, FINDING),
+        edge_attr_types: Sequence[EdgeType] = (LOCATED_AT,),
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -181,6 +209,9 @@ class HyperbolicGraphEncoder(nn.Module):
             for i in range(num_layers)
         )
         self.type_embedding = nn.ParameterDict({t: nn.Parameter(torch.empty(in_channels)) for t in node_types})
+        self.edge_attr_types = tuple(edge_attr_types)
+        self.edge_embedding = EdgeAttrEmbedding(in_channels)
+        self.edge_gate = nn.Linear(in_channels, 1)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -189,6 +220,8 @@ class HyperbolicGraphEncoder(nn.Module):
             conv.reset_parameters()
         for p in self.type_embedding.values():
             nn.init.normal_(p, std=0.02)
+        self.edge_embedding.reset_parameters()
+        self.edge_gate.reset_parameters()
 
     def __repr__(self) -> str:
         return (
@@ -209,22 +242,35 @@ class HyperbolicGraphEncoder(nn.Module):
         """Points on the ball → tangent vectors at the origin (Euclidean)."""
         return self.ball.logmap0(y)
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        """Encode a homogeneous graph (see the class docstring)."""
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None, tangent: bool = False
+    ) -> Tensor:
+        """Encode a homogeneous graph (see the class docstring); ``tangent=True`` returns
+        :meth:`to_tangent` of the output directly (no map onto the ball and back)."""
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(f"x: expected [N, {self.in_channels}], got {list(x.shape)}")
-        h = self.to_ball(x)
+        c = self.ball.c.to(x.dtype)
+        if edge_weight is not None:
+            edge_weight = edge_weight.to(x.dtype)
+        # one normalisation serves every layer (same edges)
+        ei, w = gcn_norm(edge_index, edge_weight, x.size(0), add_self_loops=True, dtype=x.dtype)
+        u = poincare.clip_tangent(self.lin_in(x), c)  # == log_0(to_ball(x))
         for conv in self.convs:
-            h = conv(h, edge_index)
-        return h
+            u = conv.forward_tangent(u, ei, w)
+        return u if tangent else poincare.project(poincare.expmap0(u, c), c)
 
     def forward_hetero(
-        self, x_dict: dict[NodeType, Tensor], edge_index_dict: dict[EdgeType, Tensor]
+        self,
+        x_dict: dict[NodeType, Tensor],
+        edge_index_dict: dict[EdgeType, Tensor],
+        edge_attr_dict: dict[EdgeType, Tensor] | None = None,
+        tangent: bool = False,
     ) -> dict[NodeType, Tensor]:
         """Encode a heterogeneous graph as one homogeneous graph (both edge directions).
 
         A learned per-node-type offset is added to the input so anatomy and finding nodes stay
-        distinguishable after the types are merged.
+        distinguishable after the types are merged; attributed edges act as the class docstring
+        says.
         """
         types = list(x_dict)
         offsets, start = {}, 0
@@ -234,11 +280,35 @@ class HyperbolicGraphEncoder(nn.Module):
             if t not in self.type_embedding:
                 raise ValueError(f"x_dict: node type {t!r} is not one of {list(self.type_embedding)}")
         x = torch.cat([x_dict[t] + self.type_embedding[t] for t in types], dim=0)
-        edges = [
-            torch.stack([ei[0] + offsets[s], ei[1] + offsets[d]])
-            for (s, _, d), ei in add_reverse_edges(edge_index_dict).items()
-            if s in offsets and d in offsets
-        ]
+        attr_dict = edge_attr_dict or {}
+        edges, weights = [], []
+        any_attr = False
+        for et, ei in add_reverse_edges(edge_index_dict).items():
+            s, rel, d = et
+            if s not in offsets or d not in offsets:
+                continue
+            edges.append(torch.stack([ei[0] + offsets[s], ei[1] + offsets[d]]))
+            forward_type = (d, rel[len("rev_") :], s) if rel.startswith("rev_") else et
+            attr = attr_dict.get(forward_type) if forward_type in self.edge_attr_types else None
+            if attr is not None and ei.numel():
+                if attr.size(0) != ei.size(1):
+                    raise ValueError(f"edge_attr_dict[{forward_type}]: {attr.size(0)} rows for {ei.size(1)} edges")
+                emb = self.edge_embedding(attr).to(x.dtype)
+                if not rel.startswith("rev_"):
+                    # attributes enter both end nodes once (the reverse copy is the same edge)
+                    x = _add_edge_inputs(x, emb, edges[-1])
+                weights.append(2.0 * torch.sigmoid(self.edge_gate(emb)).squeeze(-1))
+                any_attr = True
+            else:
+                weights.append(x.new_ones(ei.size(1)))
         edge_index = torch.cat(edges, dim=1) if edges else x.new_empty((2, 0), dtype=torch.long)
-        out = self(x, edge_index)
+        edge_weight = torch.cat(weights) if any_attr else None
+        out = self(x, edge_index, edge_weight, tangent=tangent)
         return {t: out[offsets[t] : offsets[t] + x_dict[t].size(0)] for t in types}
+
+
+def _add_edge_inputs(x: Tensor, emb: Tensor, edge_index: Tensor) -> Tensor:
+    """Add to both end nodes of every edge the mean embedding of the edges incident to it."""
+    for nodes in (edge_index[0], edge_index[1]):
+        x = x + scatter_edge_messages(emb, nodes, x.size(0))
+    return x

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from cxrgraph.nn.outputs import GraphEmbeddings
+from cxrgraph.nn.readout import AttentionReadout
 
 __all__ = ["ImageGraphEncoder", "sincos_position_2d"]
 
@@ -41,7 +42,10 @@ class ImageGraphEncoder(nn.Module):
         s_{k,r} = \frac{(W_q f_k)^\top (W_k a_r)}{\sqrt{D}}, \qquad
         f_k \leftarrow f_k + W_o \sum_r \operatorname{softmax}_r(s_{k,r})\, a_r .
 
-    A per-finding linear head gives the finding-existence logits.
+    A per-finding linear head gives the finding-existence logits. The image's summary is the
+    graph readout (:class:`~cxrgraph.nn.readout.AttentionReadout`) over its anatomy and finding
+    nodes, so what the graph holds is what a downstream probe sees; :meth:`readout` applies it
+    to nodes refined further (e.g. by a graph encoder).
 
     Args:
         region_channels: Channels ``C`` of the region features.
@@ -58,7 +62,7 @@ class ImageGraphEncoder(nn.Module):
           tokens ``[B, P, C']``, optional region mask ``[B, R]``
         - **output:** :class:`GraphEmbeddings` with anatomy ``[B, R, D]``, finding ``[B, K, D]``,
           finding_logits ``[B, K]``, edge_logits ``[B, K, R]``, tokens (patches) ``[B, P, D]``,
-          summary ``[B, D]``.
+          summary ``[B, D]`` (the graph readout).
     """
 
     def __init__(
@@ -97,7 +101,7 @@ class ImageGraphEncoder(nn.Module):
         self.edge_out = nn.Linear(out_channels, out_channels)
         self.cls_weight = nn.Parameter(torch.empty(num_findings, out_channels))
         self.cls_bias = nn.Parameter(torch.empty(num_findings))
-        self.summary_proj = nn.Linear(out_channels, out_channels)
+        self.summary_readout = AttentionReadout(out_channels, out_channels, heads)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -107,7 +111,7 @@ class ImageGraphEncoder(nn.Module):
             self.edge_query,
             self.edge_key,
             self.edge_out,
-            self.summary_proj,
+            self.summary_readout,
         ):
             lin.reset_parameters()
         self.region_norm.reset_parameters()
@@ -125,10 +129,22 @@ class ImageGraphEncoder(nn.Module):
             f"num_findings={self.num_findings}, heads={self.heads}, num_layers={self.num_layers})"
         )
 
+    def readout(self, anatomy: Tensor, finding: Tensor, region_mask: Tensor | None = None) -> Tensor:
+        """Graph summary ``[B, D]`` of anatomy ``[B, R, D]`` and finding ``[B, K, D]`` nodes (absent regions left out)."""
+        nodes = torch.cat([anatomy, finding], dim=1)
+        mask = None
+        if region_mask is not None:
+            mask = torch.cat([region_mask.to(torch.bool), region_mask.new_ones(finding.shape[:2], dtype=torch.bool)], 1)
+        return self.summary_readout(nodes, mask)
+
     def forward(
-        self, region_features: Tensor, feature_map: Tensor, region_mask: Tensor | None = None
+        self,
+        region_features: Tensor,
+        feature_map: Tensor,
+        region_mask: Tensor | None = None,
+        summary: bool = True,
     ) -> GraphEmbeddings:
-        """Encode a batch of images (see the class docstring for shapes)."""
+        """Encode a batch of images (see the class docstring for shapes); ``summary=False`` skips the readout."""
         num_r, dim = self.num_regions, self.out_channels
         if (
             region_features.dim() != 3
@@ -175,11 +191,10 @@ class ImageGraphEncoder(nn.Module):
             attn_logits = torch.where(region_mask.any(1).view(-1, 1, 1), attn_logits, edge_logits)
         finding = finding + self.edge_out(torch.softmax(attn_logits, dim=-1) @ anatomy)
         finding_logits = (finding * self.cls_weight).sum(-1) + self.cls_bias
-        summary = self.summary_proj(tokens.mean(1))
         return GraphEmbeddings(
             anatomy=anatomy,
             finding=finding,
-            summary=summary,
+            summary=self.readout(anatomy, finding, region_mask) if summary else None,
             anatomy_mask=region_mask,
             finding_logits=finding_logits,
             edge_logits=edge_logits,

@@ -223,16 +223,12 @@ class TextGraphEncoder(nn.Module):
         pooled = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0)
         return states, enc["attention_mask"].bool(), offsets, pooled
 
-    def forward(
-        self,
-        sentences: list[list[str]],
-        region_sentence_mask: Tensor,
-        mentions: Tensor | None = None,
-        finding_existence: Tensor | None = None,
-    ) -> GraphEmbeddings:
-        """Encode a batch of reports (see :class:`TextGraphInputs` for the arguments)."""
+    def _check_inputs(
+        self, sentences: list[list[str]], region_sentence_mask: Tensor, mentions: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Validated ``(lengths, region-sentence mask, mentions)`` on the encoder's device."""
         num_b = len(sentences)
-        num_r, num_k, dim = self.num_regions, self.num_findings, self.out_channels
+        num_r = self.num_regions
         lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
         num_s = int(lengths.max()) if num_b else 0
         if (
@@ -257,22 +253,73 @@ class TextGraphEncoder(nn.Module):
             bad_s = mentions[:, 1] < 0
             if not bad_b.any():
                 bad_s |= mentions[:, 1] >= lengths.to(self.device)[mentions[:, 0]]
-            bad_k = (mentions[:, 4] < 0) | (mentions[:, 4] >= num_k)
+            bad_k = (mentions[:, 4] < 0) | (mentions[:, 4] >= self.num_findings)
             bad = bad_b | bad_s | bad_k
             if bad.any():
                 row = mentions[bad.nonzero()[0, 0]].tolist()
                 raise ValueError(f"mentions: row {row} names a study, sentence or finding out of range")
+        return lengths, rs_mask, mentions
 
+    def sentence_features(self, sentences: list[list[str]], mentions: Tensor) -> tuple[Tensor, Tensor]:
+        """Transformer features of a batch: mean-pooled sentences ``[N, H]`` (every sentence of
+        every study, in order) and mention spans ``[M, H]`` (one per row of ``mentions``).
+
+        These are what the trained head reads; with a frozen transformer they are a pure
+        function of the report, so they can be computed once and stored
+        (:class:`~cxrgraph.models.TextFeatureCache`) and passed to :meth:`forward`.
+        """
         flat = [s for sents in sentences for s in sents]
+        hidden = self.backbone.config.hidden_size
+        if not flat:
+            return self.proj.weight.new_zeros(0, hidden), self.proj.weight.new_zeros(mentions.size(0), hidden)
+        states, attn, offsets, pooled = self.encode_sentences(flat)
+        if not mentions.numel():
+            return pooled, pooled.new_zeros(0, hidden)
+        mentions = mentions.to(pooled.device)
+        lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long, device=pooled.device)
+        first = torch.cumsum(lengths, 0) - lengths
+        sent_idx = first[mentions[:, 0]] + mentions[:, 1]
+        off = offsets[sent_idx]  # [M, T, 2]
+        start, end = mentions[:, 2:3], mentions[:, 3:4]
+        span = attn[sent_idx] & (off[..., 1] > off[..., 0]) & (off[..., 0] < end) & (off[..., 1] > start)
+        w = span.to(states.dtype)
+        n_tok = w.sum(1, keepdim=True)
+        span_states = torch.einsum("mt,mth->mh", w, states[sent_idx]) / n_tok.clamp(min=1.0)
+        # a span lost to truncation falls back on its sentence
+        return pooled, torch.where(n_tok > 0, span_states, pooled[sent_idx])
+
+    def forward(
+        self,
+        sentences: list[list[str]],
+        region_sentence_mask: Tensor,
+        mentions: Tensor | None = None,
+        finding_existence: Tensor | None = None,
+        features: tuple[Tensor, Tensor] | None = None,
+    ) -> GraphEmbeddings:
+        """Encode a batch of reports (see :class:`TextGraphInputs` for the arguments).
+
+        ``features`` are precomputed :meth:`sentence_features` ``(sentences [N, H], mentions
+        [M, H])`` of the same batch; given, the transformer does not run.
+        """
+        num_b = len(sentences)
+        num_k, dim = self.num_findings, self.out_channels
+        lengths, rs_mask, mentions = self._check_inputs(sentences, region_sentence_mask, mentions)
+        num_s = rs_mask.size(1)
+        if features is None:
+            pooled, span_states = self.sentence_features(sentences, mentions)
+        else:
+            pooled, span_states = (f.to(self.device, self.proj.weight.dtype) for f in features)
+            if pooled.size(0) != int(lengths.sum()) or span_states.size(0) != mentions.size(0):
+                raise ValueError(
+                    f"features: {pooled.size(0)} sentence and {span_states.size(0)} mention rows for a batch of "
+                    f"{int(lengths.sum())} sentences and {mentions.size(0)} mentions (stale text features?)"
+                )
+
         token_mask = torch.arange(num_s).unsqueeze(0) < lengths.unsqueeze(1)  # [B, S]
         token_mask = token_mask.to(self.device)
-        if flat:
-            states, attn, offsets, pooled = self.encode_sentences(flat)
-            sent = self.proj(pooled)  # [N, D]
-            tokens = sent.new_zeros(num_b, num_s, dim)
-            tokens[token_mask] = sent
-        else:
-            tokens = self.proj.weight.new_zeros(num_b, num_s, dim)
+        tokens = self.proj.weight.new_zeros(num_b, num_s, dim)
+        if pooled.size(0):
+            tokens[token_mask] = self.proj(pooled)
 
         # region node: mean of the sentences about it
         rs = (rs_mask & token_mask.unsqueeze(-1)).to(tokens.dtype)
@@ -288,20 +335,9 @@ class TextGraphEncoder(nn.Module):
         # finding node: mean of its mention spans
         finding_sum = tokens.new_zeros(num_b * num_k, dim)
         finding_count = tokens.new_zeros(num_b * num_k)
-        if flat and mentions.numel():
-            first = torch.cumsum(lengths, 0) - lengths
-            sent_idx = first.to(self.device)[mentions[:, 0]] + mentions[:, 1]
-            off = offsets[sent_idx]  # [M, T, 2]
-            start, end = mentions[:, 2:3], mentions[:, 3:4]
-            span = attn[sent_idx] & (off[..., 1] > off[..., 0]) & (off[..., 0] < end) & (off[..., 1] > start)
-            w = span.to(states.dtype)
-            n_tok = w.sum(1, keepdim=True)
-            span_states = torch.einsum("mt,mth->mh", w, states[sent_idx]) / n_tok.clamp(min=1.0)
-            # a span lost to truncation falls back on its sentence
-            span_states = torch.where(n_tok > 0, span_states, pooled[sent_idx])
-            span_emb = self.proj(span_states)
+        if mentions.numel():
             target = mentions[:, 0] * num_k + mentions[:, 4]
-            finding_sum = finding_sum.index_add(0, target, span_emb)
+            finding_sum = finding_sum.index_add(0, target, self.proj(span_states))
             finding_count = finding_count.index_add(0, target, torch.ones_like(target, dtype=tokens.dtype))
         finding_sum = finding_sum.view(num_b, num_k, dim)
         finding_count = finding_count.view(num_b, num_k)

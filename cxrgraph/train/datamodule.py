@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -14,6 +15,7 @@ from cxrgraph.train.studies import (
     AlignDataset,
     ShardBlockSampler,
     StudyTableDataset,
+    _phantom_key,
     collate_skipping,
     mimic_study_table,
     phantom_samples,
@@ -222,6 +224,44 @@ class GraphAlignDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", train=False)
+
+    # ------------------------------------------------------------------ text features
+    def text_feature_root(self) -> Path | None:
+        """Where the frozen text features of the in-memory studies are stored (beside their report cache)."""
+        if self._given is not None or self.cache_dir is None or self.source != "phantom":
+            return None
+        key = _phantom_key(self.num_patients, self.phantom_size, self.seed, self.studies_per_patient)
+        return Path(self.cache_dir) / f"{key}-reports" / "text-features"
+
+    def attach_text_features(self, encoder: Any, progress: bool | None = None) -> None:
+        """Give every study the frozen text features of ``encoder`` (computed once, then read from disk).
+
+        In-memory studies without features get ``text_features`` set; on-disk studies (:class:`StudyTableDataset`)
+        read theirs per item from a :class:`~cxrgraph.models.TextFeatureCache` stored beside
+        their report graph cache.
+        """
+        from cxrgraph.models.text_cache import TextFeatureCache, attach_text_features, encode_report_features
+
+        if not self.datasets:
+            self.setup()
+        progress = self.progress if progress is None else progress
+        # studies given with their features already attached keep them
+        in_memory = [
+            s
+            for ds in self.datasets.values()
+            if isinstance(ds, AlignDataset)
+            for s in ds.samples
+            if s.text_features is None
+        ]
+        if in_memory:
+            attach_text_features(in_memory, encoder, self.text_feature_root(), self.backend, progress=progress)
+        for ds in self.datasets.values():
+            if isinstance(ds, StudyTableDataset):
+                reports = ds.table.reports
+                root = Path(getattr(reports, "directory", self.cache_dir or ".")) / "text-features"
+                cache = TextFeatureCache.for_encoder(root, encoder, self.backend)
+                cache.build(reports, list(reports.ids), lambda chunk: encode_report_features(encoder, chunk), progress)
+                ds.text_features = cache
 
     def __repr__(self) -> str:
         sizes = {k: len(v) for k, v in self.datasets.items()}

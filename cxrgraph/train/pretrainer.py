@@ -129,6 +129,20 @@ class GraphAlignPretrainer(L.LightningModule):
         self.log("val/i2t_R@1", recall[1], prog_bar=True)
         self.log("val/i2t_R@5", recall[5])
 
+    def on_fit_start(self) -> None:
+        """With a frozen text transformer, give the studies their stored text features (encoded once)."""
+        if not self.config.freeze_text:
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "attach_text_features"):
+            return
+        # rank 0 encodes and writes the cache; the other ranks then read it
+        if self.trainer.world_size > 1 and not self.trainer.is_global_zero:
+            self.trainer.strategy.barrier("text-features")
+        datamodule.attach_text_features(self.model.text_encoder)
+        if self.trainer.world_size > 1 and self.trainer.is_global_zero:
+            self.trainer.strategy.barrier("text-features")
+
     def on_train_epoch_start(self) -> None:
         cascade = self.model.losses["cascade"] if "cascade" in self.model.losses else None  # noqa: SIM401
         if cascade is not None:

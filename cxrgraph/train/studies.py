@@ -91,7 +91,7 @@ class AlignDataset(Dataset):
 
 
 #: Bumped when the layout of the rendered-phantom table changes.
-_TABLE_FORMAT = 1
+_TABLE_FORMAT = 2
 
 
 def _phantom_key(num_patients: int, size: int, seed: int, studies_per_patient: tuple[int, int]) -> str:
@@ -109,7 +109,8 @@ def phantom_samples(
     """Render a phantom cohort and parse its reports (the phantom is synthetic: say so in results).
 
     Each sample's ``labels`` are the phantom's ground-truth existence codes, not the parsed
-    ones, so evaluation measures against what was drawn. With ``cache_dir``, the rendered
+    ones, so evaluation measures against what was drawn; ``label_regions`` ``[K, R]`` are the
+    regions where each drawn finding is (for region grounding). With ``cache_dir``, the rendered
     studies are stored once (one tensor file, written atomically) and the parsed reports in a
     :class:`~cxrgraph.datasets.GraphCache`; later calls read them back.
 
@@ -124,6 +125,7 @@ def phantom_samples(
     from cxrgraph.datasets import GraphCache
     from cxrgraph.datasets.phantom import PhantomCohort
     from cxrgraph.graph.schema import FINDING
+    from cxrgraph.models.batch import located_at_codes
     from cxrgraph.ontology import get_ontology
     from cxrgraph.text import parse_report
 
@@ -137,7 +139,9 @@ def phantom_samples(
             table = None  # written by another cxrgraph: render again
     if table is None:
         cohort = PhantomCohort(num_patients, size=size, seed=seed, studies_per_patient=spp)
-        rows: dict[str, list[Any]] = {k: [] for k in ("ids", "subjects", "images", "boxes", "labels", "reports")}
+        onto = get_ontology()
+        keys = ("ids", "subjects", "images", "boxes", "labels", "regions", "reports")
+        rows: dict[str, list[Any]] = {k: [] for k in keys}
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -150,6 +154,8 @@ def phantom_samples(
                 rows["images"].append(torch.from_numpy(s.image.copy()))
                 rows["boxes"].append(torch.from_numpy(s.boxes_normalized.astype("float32")))
                 rows["labels"].append(s.graph[FINDING].existence.clone().long())
+                located = located_at_codes(s.graph, onto.num_findings, onto.num_regions)[0]
+                rows["regions"].append((located == 1) | (located == 2))
                 rows["reports"].append(s.report)
             if bar is not None:
                 bar.update(1)
@@ -163,6 +169,7 @@ def phantom_samples(
             "images": torch.stack(rows["images"]),
             "boxes": torch.stack(rows["boxes"]),
             "labels": torch.stack(rows["labels"]),
+            "label_regions": torch.stack(rows["regions"]),
             "reports": rows["reports"],
         }
         if table_path is not None:
@@ -188,7 +195,11 @@ def phantom_samples(
         boxes = table["boxes"][k]
         present = torch.isfinite(boxes).all(-1)
         image = table["images"][k].float().div(255.0).unsqueeze(0)
-        samples.append(AlignSample(ids[k], image, boxes, present, g, table["labels"][k], texts[k]))
+        samples.append(
+            AlignSample(
+                ids[k], image, boxes, present, g, table["labels"][k], texts[k], label_regions=table["label_regions"][k]
+            )
+        )
         samples[-1].subject_id = table["subjects"][k]  # type: ignore[attr-defined]
     return samples
 
@@ -238,12 +249,14 @@ class StudyTableDataset(Dataset):
     """Studies of a :class:`StudyTable`: images read lazily (resized to ``image_size``).
 
     An unreadable image yields ``None`` (and a warning); :func:`collate_skipping` drops it and
-    the batch goes on.
+    the batch goes on. With ``text_features`` (a :class:`~cxrgraph.models.TextFeatureCache` over
+    the table's report cache) each study carries its frozen text features.
     """
 
-    def __init__(self, table: StudyTable, image_size: int) -> None:
+    def __init__(self, table: StudyTable, image_size: int, text_features: Any = None) -> None:
         self.table = table
         self.image_size = int(image_size)
+        self.text_features = text_features
 
     def __len__(self) -> int:
         return len(self.table)
@@ -270,7 +283,12 @@ class StudyTableDataset(Dataset):
         boxes = t.boxes[idx]
         report = t.reports[t.report_index[idx]]
         labels = t.labels[idx] if t.labels is not None else None
-        return AlignSample(t.study_ids[idx], image, boxes, torch.isfinite(boxes).all(-1), report, labels)
+        sample = AlignSample(t.study_ids[idx], image, boxes, torch.isfinite(boxes).all(-1), report, labels)
+        if self.text_features is not None:
+            pos = t.report_index[idx]
+            ids = getattr(t.reports, "ids", None)
+            sample.text_features = self.text_features.get(pos, ids[pos] if ids is not None else None)
+        return sample
 
 
 def collate_skipping(samples: Sequence[AlignSample | None]) -> AlignBatch | None:

@@ -67,7 +67,7 @@ def test_frozen_sentence_cache_matches_the_encoder(batch):
     torch.manual_seed(0)
     model = GraphAlignModel(tiny_config()).eval()
     args = (batch.sentences, batch.region_sentence_mask, batch.mentions, batch.existence)
-    cached = model.encode_text(*args)
+    cached = model.text_encoder(*args)
     assert model._sentence_cache.entries  # filled
     uncached = type(model.text_encoder).forward.__get__(model.text_encoder)
     model.text_encoder.encode_sentences = model._sentence_cache.encode

@@ -117,3 +117,39 @@ def test_forward_hetero_and_message_passing():
     assert moved[r] and moved.sum() == 1
     with pytest.raises(ValueError, match="node type"):
         model.forward_hetero({"patch": torch.randn(3, 8)}, {})
+
+
+def _geoopt_layer(conv: HGCNConv, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    """The HGCN layer written with geoopt's own maps, step by step, as the reference."""
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.utils import scatter
+
+    ball = conv.ball
+    h = ball.projx(ball.mobius_matvec(conv.weight, x))
+    h = ball.projx(ball.mobius_add(h, conv.bias.expand_as(h)))
+    u = ball.logmap0(h)
+    ei, w = gcn_norm(edge_index, None, x.size(0), add_self_loops=True, dtype=u.dtype)
+    y = ball.projx(ball.expmap0(scatter(u[ei[0]] * w.unsqueeze(-1), ei[1], dim=0, dim_size=x.size(0))))
+    if conv.act is not None:
+        y = ball.projx(ball.expmap0(conv.act(ball.logmap0(y))))
+    return y
+
+
+@pytest.mark.parametrize(("dtype", "scale"), list(itertools.product(DTYPES, (0.1, 1.0, 30.0))))
+def test_tangent_space_layers_equal_the_geoopt_composition(dtype, scale):
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    enc = HyperbolicGraphEncoder(6, 8, 5, num_layers=3, c=2.0).to(dtype).eval()
+    x = torch.randn(20, 6, generator=g, dtype=torch.float64).to(dtype) * scale
+    edge_index = _graph(20, g)
+    ball = enc.ball
+    h = ball.projx(ball.expmap0(enc.lin_in(x)))
+    for conv in enc.convs:
+        h = _geoopt_layer(conv, h, edge_index)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    assert torch.allclose(enc(x, edge_index), h, atol=tol)
+    assert torch.allclose(enc(x, edge_index, tangent=True), ball.logmap0(h), atol=10 * tol)
+    # a single layer, points in and points out
+    conv = enc.convs[0]
+    p = ball.projx(ball.expmap0(torch.randn(20, 8, generator=g, dtype=torch.float64).to(dtype) * scale))
+    assert torch.allclose(conv(p, edge_index), _geoopt_layer(conv, p, edge_index), atol=tol)
