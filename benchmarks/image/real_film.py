@@ -142,9 +142,7 @@ def main() -> int:
     mask = fields.mask.numpy()
     axes[1].imshow(resize_for(image, mask.shape), cmap="gray", vmin=0, vmax=1)
     axes[1].imshow(np.ma.masked_equal(mask, 0), cmap="coolwarm", alpha=0.45, vmin=1, vmax=2)
-    axes[1].set_title(
-        f"lung fields found: right (blue), left (red); confidence {fields.confidence:.2f}", fontsize=9
-    )
+    axes[1].set_title(f"lung fields found: right (blue), left (red); confidence {fields.confidence:.2f}", fontsize=9)
     axes[1].set_axis_off()
     true = torch.full((onto.num_regions, 4), float("nan"))
     for r in CHECKED:

@@ -111,6 +111,10 @@ def read_dicom_pixels(path: str | Path) -> np.ndarray:
         ds = pydicom.dcmread(path)
     except Exception as err:
         raise ImageInputError(path, f"corrupt or unreadable DICOM file ({type(err).__name__}: {err})") from err
+    if "PixelData" not in ds and "SOPClassUID" not in ds:
+        raise ImageInputError(
+            path, "corrupt or unreadable DICOM file: neither pixel data nor a SOP class could be read"
+        )
     what = f"SOP class {ds.get('SOPClassUID', '?')}, modality {ds.get('Modality', '?')}"
     if "PixelData" not in ds:
         kind = "float pixels" if ("FloatPixelData" in ds or "DoubleFloatPixelData" in ds) else "no pixel data"
@@ -135,9 +139,13 @@ def read_dicom_pixels(path: str | Path) -> np.ndarray:
     apply_modality_lut, apply_voi_lut = _lut_functions()
     values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
     if "VOILUTSequence" in ds and len(ds.VOILUTSequence):
-        out = np.asarray(apply_voi_lut(values, ds, index=0, prefer_lut=True), dtype=np.float64)
-        lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float64)
-        lo, hi = float(lut.min()), float(lut.max())
+        # the LUT indexes integer modality values; its own output range sets the scale
+        integral = np.array_equal(values, np.round(values))
+        lut_in = values.astype(np.int64) if integral else values
+        out = np.asarray(apply_voi_lut(lut_in, ds, index=0, prefer_lut=True), dtype=np.float64)
+        count, first = int(ds.VOILUTSequence[0].LUTDescriptor[0]) or 65536, int(ds.VOILUTSequence[0].LUTDescriptor[1])
+        span = np.asarray(apply_voi_lut(np.arange(first, first + count), ds, index=0, prefer_lut=True), np.float64)
+        lo, hi = float(span.min()), float(span.max())
         unit = np.clip((out - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(out)
     elif ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
         try:

@@ -175,3 +175,28 @@ def test_dicom_monochrome1_and_bits_stored(tmp_path):
     with pytest.raises(ImageInputError, match=r"bad.dcm.*DICOM"):
         read_image(tmp_path / "bad.dcm")
     assert pydicom is not None
+
+
+def test_integer_and_complex_arrays():
+    arr = (np.arange(64 * 64).reshape(64, 64) % 256).astype(np.int64)
+    out = to_image_tensor(arr, "int64.npy")
+    assert float(out.max()) == pytest.approx(1.0)  # 0-255 values in an int64 array: 8-bit scale
+    assert torch.allclose(out[0], torch.from_numpy(arr / 255).float())
+    twelve = (np.arange(64 * 64).reshape(64, 64) % 4096).astype(np.int32)
+    assert float(to_image_tensor(twelve).max()) == pytest.approx(4095 / 65535)
+    assert float(to_image_tensor(arr.astype(np.uint16)).max()) == pytest.approx(255 / 65535)
+    with pytest.raises(ImageInputError, match=r"c.npy: complex pixel values"):
+        to_image_tensor(arr.astype(np.complex64), "c.npy")
+    with pytest.raises(ImageInputError, match=r"negative integer pixels"):
+        to_image_tensor(arr - 5)
+    with pytest.raises(ImageInputError, match=r"exceed 16 bits"):
+        to_image_tensor(arr * 1000)
+    with pytest.raises(ImageInputError, match=r"not a numeric image array"):
+        to_image_tensor(np.full((40, 40), "x"))
+
+
+def test_check_image_batch_takes_one_image():
+    one = torch.rand(1, 40, 50)
+    assert len(check_image_batch(one)) == 1
+    with pytest.raises(ImageInputError, match=r"wrong channel count"):
+        check_image_batch(torch.rand(3, 40, 40))
