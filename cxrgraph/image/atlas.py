@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cxrgraph.image.detection import RegionDetection, check_boxes, check_sources
-from cxrgraph.image.io import check_image_batch, check_image_tensor
-from cxrgraph.image.lungs import LungFieldsNotFound, find_lung_fields
+from cxrgraph.image.detection import RegionDetection, check_boxes
+from cxrgraph.image.io import check_image_tensor
+from cxrgraph.image.lungs import LungFields, LungFieldsNotFound, detect_from_lung_fields, find_lung_fields
 from cxrgraph.ontology import get_ontology
 from cxrgraph.utils.atomic import atomic_write_text
 
@@ -200,23 +200,13 @@ class AtlasDetector:
         Raises:
             ValueError: ``sources`` does not name every image.
         """
-        checked = check_image_batch(images)
-        names = check_sources(sources, len(checked))
-        out = []
-        for i, image in enumerate(checked):
-            source = names[i]
-            size = (int(image.size(-2)), int(image.size(-1)))
-            try:
-                fields = find_lung_fields(image, str(source or f"images[{i}]"))
-            except LungFieldsNotFound as err:
-                logger.warning("%s", err)
-                out.append(RegionDetection.empty(size, source, "AtlasDetector", problem=err.problem))
-                continue
+
+        def place(fields: LungFields) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             boxes = _from_frame(self.layout, fields.thorax).clamp(0.0, 1.0)
             present = (self.presence >= 0.5) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            scores = self.presence * fields.confidence
-            out.append(RegionDetection(boxes, scores, present, size, source, "AtlasDetector", fields.confidence))
-        return out
+            return boxes, self.presence * fields.confidence, present
+
+        return detect_from_lung_fields(images, sources, "AtlasDetector", place)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

@@ -26,15 +26,20 @@ input image; the patient's right lung is on the image's left.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from cxrgraph.image.io import ImageInputError, check_image_tensor, resize_image
+from cxrgraph.image.detection import RegionDetection, check_sources
+from cxrgraph.image.io import ImageInputError, check_image_batch, check_image_tensor, resize_image
 
-__all__ = ["LungFields", "LungFieldsNotFound", "find_lung_fields", "film_box", "WORK_SIDE"]
+__all__ = ["LungFields", "LungFieldsNotFound", "find_lung_fields", "detect_from_lung_fields", "film_box", "WORK_SIDE"]
+
+logger = logging.getLogger(__name__)
 
 #: Longer side (pixels) of the working copy the lung fields are searched on.
 WORK_SIDE = 256
@@ -358,3 +363,38 @@ def find_lung_fields(image: torch.Tensor, name: str = "image") -> LungFields:
         confidence=round(float(np.clip(confidence, 0.0, 1.0)), 4),
         mask=torch.from_numpy(label),
     )
+
+
+def detect_from_lung_fields(
+    images: Sequence[torch.Tensor] | torch.Tensor,
+    sources: Sequence[str | None] | None,
+    detector: str,
+    place: Callable[[LungFields], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> list[RegionDetection]:
+    """Run a detector that places regions from each film's lung fields.
+
+    Args:
+        images: One ``[1, H, W]`` image or a list.
+        sources: Names of the images (one each) or ``None``.
+        detector: The detector's name, stored in each detection.
+        place: ``fields -> (boxes [29, 4], scores [29], present [29])``.
+
+    Returns:
+        One detection per image; a film without lung fields gets an empty one whose
+        ``problem`` says why.
+    """
+    checked = check_image_batch(images)
+    names = check_sources(sources, len(checked))
+    out = []
+    for i, image in enumerate(checked):
+        source = names[i]
+        size = (int(image.size(-2)), int(image.size(-1)))
+        try:
+            fields = find_lung_fields(image, str(source or f"images[{i}]"))
+        except LungFieldsNotFound as err:
+            logger.warning("%s", err)
+            out.append(RegionDetection.empty(size, source, detector, problem=err.problem))
+            continue
+        boxes, scores, present = place(fields)
+        out.append(RegionDetection(boxes, scores, present, size, source, detector, fields.confidence))
+    return out

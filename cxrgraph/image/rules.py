@@ -27,20 +27,16 @@ the lung fields themselves most, regions placed in proportion to them less.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from cxrgraph.image.detection import RegionDetection, check_sources
-from cxrgraph.image.io import check_image_batch
-from cxrgraph.image.lungs import LungFields, LungFieldsNotFound, find_lung_fields
+from cxrgraph.image.detection import RegionDetection
+from cxrgraph.image.lungs import LungFields, detect_from_lung_fields
 from cxrgraph.ontology import get_ontology
 
 __all__ = ["LungFieldDetector", "place_regions", "LUNG_FRAME_RULES", "RELIABILITY"]
-
-logger = logging.getLogger(__name__)
 
 #: Boxes ``(u0, v0, u1, v1)`` of the lung-side regions in their lung field's frame (u: 0 lateral
 #: chest wall, 1 mediastinal edge; v: 0 apex, 1 costophrenic angle).
@@ -168,24 +164,11 @@ class LungFieldDetector:
         sources: Sequence[str | None] | None = None,
     ) -> list[RegionDetection]:
         """Find the lung fields and place the regions in each image (one ``[1, H, W]`` or a list)."""
-        checked = check_image_batch(images)
-        names = check_sources(sources, len(checked))
         reliability = _reliability()
-        out = []
-        for i, image in enumerate(checked):
-            source = names[i]
-            size = (int(image.size(-2)), int(image.size(-1)))
-            try:
-                fields = find_lung_fields(image, str(source or f"images[{i}]"))
-            except LungFieldsNotFound as err:
-                logger.warning("%s", err)
-                out.append(RegionDetection.empty(size, source, self.name, problem=err.problem))
-                continue
+
+        def place(fields: LungFields) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             boxes = place_regions(fields)
             present = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            out.append(
-                RegionDetection(
-                    boxes, reliability * fields.confidence, present, size, source, self.name, fields.confidence
-                )
-            )
-        return out
+            return boxes, reliability * fields.confidence, present
+
+        return detect_from_lung_fields(images, sources, self.name, place)

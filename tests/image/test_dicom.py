@@ -111,6 +111,17 @@ def _ramp():
     return np.tile(np.linspace(0, 4095, 48).astype(np.uint16), (40, 1))
 
 
+def test_monochrome1_and_bits_stored_without_a_window(tmp_path):
+    arr = _ramp()
+    m2, m1 = read_image(_write(tmp_path / "m2.dcm", arr)), read_image(_write(tmp_path / "m1.dcm", arr, "MONOCHROME1"))
+    assert m2.shape == (1, 40, 48)
+    assert float(m2[0, 0, -1]) == pytest.approx(1.0) and float(m2[0, 0, 0]) == 0.0
+    assert torch.allclose(m1, 1 - m2)
+    (tmp_path / "bad.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
+    with pytest.raises(ImageInputError, match=r"bad.dcm.*corrupt or unreadable DICOM"):
+        read_image(tmp_path / "bad.dcm")
+
+
 def test_window_rescale_and_voi_functions(tmp_path):
     arr = _ramp()
     # window 1000..3000 in modality values: below is black, above white
