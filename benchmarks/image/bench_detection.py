@@ -266,7 +266,7 @@ def main() -> int:
             det,
             test_boxes[k],
             ax=ax,
-            title=f"{name} on held-out phantom study {test_ids[k]}\n(solid = predicted, dashed = true; "
+            title=f"{name}, held-out phantom study {test_ids[k][:8]}\n(solid = predicted, dashed = true; "
             f"mean IoU over the test set {rep.mean_iou:.3f})",
         )
     fig.tight_layout()
