@@ -3,9 +3,12 @@
 ``train`` reads ``<root>/files/pXX/p<subject>/s<study>/<dicom_id>.jpg`` with the boxes of
 ``<root>/silver_dataset/scene_graph/<dicom_id>_SceneGraph.json`` (the layout ``cxrgraph
 phantom`` writes), trains an :class:`~cxrgraph.image.AnatomyDetector` and saves it.
-``predict`` runs a trained detector (or the training-free atlas) on a tree, a folder or one
-file and writes one JSON per image; when the tree has boxes it also scores the predictions.
-Unreadable images are skipped and listed in ``skipped.json``.
+``predict`` runs a trained detector, a fitted atlas layout or the training-free
+:class:`~cxrgraph.image.LungFieldDetector` (the default, ``--atlas``) on a tree, a folder or one
+file and writes one JSON per image (and, with ``--overlay``, a picture of the boxes beside
+it); when the tree has boxes it also scores the predictions. Unreadable images and films whose
+lung fields cannot be found are skipped and listed in ``skipped.json``. A model fitted on the
+phantom warns once when the images are not phantom ones.
 """
 
 from __future__ import annotations
@@ -43,8 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="detector checkpoint written by `detect train`")
     which.add_argument(
-        "--atlas", nargs="?", const="packaged", default=None, help="use the AtlasDetector (optional layout JSON)"
+        "--atlas",
+        nargs="?",
+        const="rules",
+        default=None,
+        metavar="rules|phantom|LAYOUT",
+        help="no training: 'rules' (default) places the regions around each film's lung fields; "
+        "'phantom' uses the packaged layout fitted on the phantom; or a layout JSON from AtlasDetector.fit",
     )
+    p.add_argument("--overlay", action="store_true", help="also write <image>.png with the boxes over the image")
     p.add_argument("--threshold", type=float, default=None, help="score threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--split", default=None, help="only images of this split (train/valid/test) of a tree")
@@ -56,6 +66,15 @@ def _write_json(path: Path, data: Any) -> None:
     from cxrgraph.utils.atomic import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def _phantom_root(path: Path) -> Path | None:
+    """The phantom tree ``path`` lies in (a folder up the tree holds ``phantom_manifest.json``)."""
+    path = path.resolve()
+    for folder in [path, *path.parents][:8]:
+        if (folder / "phantom_manifest.json").is_file():
+            return folder
+    return None
 
 
 def _held_out(subject: str, fraction: float) -> bool:
@@ -107,6 +126,8 @@ def _train(args: argparse.Namespace) -> int:
     val_images, val_boxes = _load(val_items)
     train = RegionBoxDataset(train_images, torch.stack(train_boxes), size=args.size, augment=True, seed=args.seed)
     val = RegionBoxDataset(val_images, torch.stack(val_boxes), size=args.size) if val_images else None
+    phantom = _phantom_root(args.root) is not None
+    data = f"{args.root} ({'cxrgraph phantom, synthetic' if phantom else 'Chest ImaGenome boxes'})"
     detector = AnatomyDetector(args.backbone, image_size=args.size, backbone_weights=args.backbone_weights)
     print(f"training {detector.backbone_name} on {len(train)} images ({len(val) if val else 0} held out)")
     detector, summary = train_detector(
@@ -120,6 +141,8 @@ def _train(args: argparse.Namespace) -> int:
         val_every=args.val_every,
         progress_bar=not args.no_progress,
         seed=args.seed,
+        data=data,
+        synthetic=phantom,
     )
     path = detector.save(args.out / "detector.pt")
     summary.update(
@@ -139,22 +162,40 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_detector(args: argparse.Namespace) -> Any:
+    from cxrgraph.image.atlas import AtlasDetector
+    from cxrgraph.image.detector import AnatomyDetector
+    from cxrgraph.image.rules import LungFieldDetector
+
+    if args.model is not None:
+        detector = AnatomyDetector.load(args.model)
+        if args.threshold is not None:
+            detector.score_threshold = args.threshold
+        return detector
+    if args.atlas == "rules":
+        return LungFieldDetector()
+    return AtlasDetector.load(None if args.atlas == "phantom" else args.atlas)
+
+
 def _predict(args: argparse.Namespace) -> int:
+    import sys
+
     import torch
     from tqdm.auto import tqdm
 
-    from cxrgraph.image.atlas import AtlasDetector
+    from cxrgraph.image.atlas import is_synthetic
     from cxrgraph.image.data import read_imagenome_tree, read_split_ids
-    from cxrgraph.image.detector import AnatomyDetector
-    from cxrgraph.image.evaluation import evaluate_detections
+    from cxrgraph.image.evaluation import evaluate_detections, plot_detection_overlay
     from cxrgraph.image.io import SkippedImage, find_images, iter_images
 
-    if args.model is not None:
-        detector: Any = AnatomyDetector.load(args.model)
-        if args.threshold is not None:
-            detector.score_threshold = args.threshold
-    else:
-        detector = AtlasDetector.load(None if args.atlas == "packaged" else args.atlas)
+    detector = _load_detector(args)
+    if is_synthetic(getattr(detector, "meta", None)) and _phantom_root(args.root) is None:
+        print(
+            f"warning: {type(detector).__name__} was fitted on the synthetic phantom "
+            f"({detector.meta.get('data')}) and {args.root} holds no phantom images: its regions on real films "
+            "are not to be trusted; use --atlas (the lung-field rules) or a model trained on real boxes",
+            file=sys.stderr,
+        )
 
     truth: dict[str, torch.Tensor] = {}
     names: dict[str, str] = {}
@@ -183,12 +224,18 @@ def _predict(args: argparse.Namespace) -> int:
 
     def _flush() -> None:
         dets = detector.detect([img for _, img in batch], sources=[str(p) for p, _ in batch])
-        for (path, _), det in zip(batch, dets):
+        for (path, image), det in zip(batch, dets):
+            if det.problem is not None:
+                skipped.append(SkippedImage(str(path), det.problem))
+                continue
             name = names.get(str(path), path.stem)
             if name in seen:
                 name = f"{name}_{len(seen)}"
             seen.add(name)
             _write_json(args.out / f"{name}.json", det.to_dict())
+            if args.overlay:
+                title = f"{path.name}: {det.detector}, confidence {det.confidence:.2f}"
+                plot_detection_overlay(image, det, truth.get(str(path)), path=args.out / f"{name}.png", title=title)
             detections.append((str(path), det))
         bar.update(len(batch))
         batch.clear()
@@ -199,7 +246,7 @@ def _predict(args: argparse.Namespace) -> int:
             _flush()
     if batch:
         _flush()
-    bar.update(len(skipped))
+    bar.update(len(paths) - bar.n)
     bar.close()
     _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
     print(f"{len(detections)} predictions written to {args.out} ({len(skipped)} images skipped)")

@@ -2,8 +2,12 @@
 
 * :mod:`~cxrgraph.image.io`: file reading and the one pixel convention (``float32 [1, H, W]``
   in ``[0, 1]``), checked at every model's door by :func:`check_image_tensor`.
-* :class:`AnatomyDetector` (Faster R-CNN, one box per region) and :class:`AtlasDetector`
-  (mean layout fitted to the thorax, no training), both returning :class:`RegionDetection`.
+* :func:`find_lung_fields`: the lung fields, cardiac silhouette and midline of a real film,
+  by classical image processing (borders and labels cropped).
+* Detectors, all returning :class:`RegionDetection` (boxes, scores, a confidence, a problem):
+  :class:`LungFieldDetector` (regions placed by rule around each film's lung fields; no
+  training, the default for films without boxes), :class:`AtlasDetector` (a mean layout
+  fitted on box-annotated images) and :class:`AnatomyDetector` (Faster R-CNN).
 * :class:`RegionFeatureExtractor`: backbone feature map + RoIAlign per region.
 * :class:`ImageGraph`: a :class:`~cxrgraph.graph.ClinicalGraph` built from a detection.
 * :mod:`~cxrgraph.image.evaluation`: per-region IoU, mAP@0.5, overlay plots.
@@ -28,6 +32,14 @@ _EXPORTS: dict[str, str] = {
     "check_image_tensor": "cxrgraph.image.io",
     "check_image_batch": "cxrgraph.image.io",
     "resize_image": "cxrgraph.image.io",
+    "read_dicom_pixels": "cxrgraph.image.dicom",
+    "LungFields": "cxrgraph.image.lungs",
+    "LungFieldsNotFound": "cxrgraph.image.lungs",
+    "find_lung_fields": "cxrgraph.image.lungs",
+    "LungFieldDetector": "cxrgraph.image.rules",
+    "place_regions": "cxrgraph.image.rules",
+    "BoxError": "cxrgraph.image.detection",
+    "check_boxes": "cxrgraph.image.detection",
     "RegionDetection": "cxrgraph.image.detection",
     "AnatomyDetector": "cxrgraph.image.detector",
     "make_targets": "cxrgraph.image.detector",

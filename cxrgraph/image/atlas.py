@@ -1,17 +1,20 @@
-"""``AtlasDetector``: regions from a mean layout fitted to the thorax, with no training.
+"""``AtlasDetector``: regions from a mean layout fitted to the thorax, with no training at inference.
 
 The atlas stores, for each of the 29 regions, its mean box expressed in the frame of the
-*thorax box* (the bounding box of the lung fields). At inference the thorax box is found from
-intensity alone (:func:`find_thorax`: lung fields are the large dark areas that do not touch
-the image border; their row and column profiles give the box) and the mean layout is mapped
-into it. The layout is learned from any box-annotated data with :meth:`AtlasDetector.fit`;
-the packaged one (``data/atlas_layout.json``) is fitted on the built-in phantom.
+*thorax box* (the union of the two lung-field boxes). The thorax box is found the same way
+when fitting and at inference, by :func:`~cxrgraph.image.lungs.find_lung_fields` (which crops
+borders and labels and reads the lung fields off the film), and the mean layout is mapped into
+it. The layout is learned from any box-annotated data (e.g. Chest ImaGenome) with
+:meth:`AtlasDetector.fit`; the packaged one (``data/atlas_layout.json``) is fitted on the
+built-in **phantom** and says so in its provenance (``meta``). For real films without boxes,
+:class:`~cxrgraph.image.rules.LungFieldDetector` places the regions by rule instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -20,12 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from cxrgraph.image.detection import RegionDetection
-from cxrgraph.image.io import check_image_tensor, resize_image
+from cxrgraph.image.detection import RegionDetection, check_boxes
+from cxrgraph.image.io import check_image_tensor
+from cxrgraph.image.lungs import LungFields, LungFieldsNotFound, detect_from_lung_fields, find_lung_fields
 from cxrgraph.ontology import get_ontology
 from cxrgraph.utils.atomic import atomic_write_text
 
-__all__ = ["AtlasDetector", "find_thorax", "DEFAULT_LAYOUT"]
+__all__ = ["AtlasDetector", "find_thorax", "DEFAULT_LAYOUT", "is_synthetic"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,82 +37,30 @@ logger = logging.getLogger(__name__)
 DEFAULT_LAYOUT = "atlas_layout.json"
 
 _FORMAT = "cxrgraph.AtlasLayout"
-# thorax search runs at this size: enough to place the lung fields, cheap on CPU
-_WORK_SIDE = 256
 
 
-def _otsu(values: np.ndarray, bins: int = 128) -> float:
-    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
-    hist = hist.astype(np.float64)
-    centers = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centers)
-    mu0 = m0 / np.maximum(w0, 1e-12)
-    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    return float(centers[int(np.argmax(between[:-1]))])
+def is_synthetic(meta: dict[str, Any] | None) -> bool:
+    """Whether provenance ``meta`` says the model was fitted on synthetic (phantom) data."""
+    meta = meta or {}
+    if "synthetic" in meta:
+        return bool(meta["synthetic"])
+    return "phantom" in str(meta.get("data", "")).lower()
 
 
-def _extent(profile: np.ndarray, frac: float) -> tuple[int, int] | None:
-    idx = np.nonzero(profile >= frac * profile.max())[0] if profile.max() > 0 else np.array([])
-    if idx.size == 0:
-        return None
-    return int(idx[0]), int(idx[-1]) + 1
-
-
-def find_thorax(image: torch.Tensor, min_area: float = 0.01, profile_frac: float = 0.1) -> torch.Tensor | None:
-    """The thorax (lung fields) box of a radiograph, from intensity only.
-
-    The smoothed image is split at its Otsu threshold; dark connected areas that touch the
-    image border (air outside the body) are dropped, as are specks below ``min_area`` of the
-    image; the row and column profiles of what is left (the lung fields) give the box, taking
-    the rows and columns that hold at least ``profile_frac`` of the profile's peak.
+def find_thorax(image: torch.Tensor) -> torch.Tensor | None:
+    """The thorax box of a radiograph: the union of its two lung-field boxes.
 
     Args:
         image: ``float32 [1, H, W]`` in ``[0, 1]``.
-        min_area: Smallest dark area kept, as a fraction of the image.
-        profile_frac: Profile level that bounds the box.
 
     Returns:
-        Normalised xyxy ``[4]`` box, or ``None`` when no lung field is found.
+        Normalised xyxy ``[4]`` box, or ``None`` when no pair of lung fields is found (see
+        :func:`~cxrgraph.image.lungs.find_lung_fields`).
     """
-    from scipy import ndimage
-
-    check_image_tensor(image)
-    h, w = image.shape[-2:]
-    scale = _WORK_SIDE / max(h, w)
-    small = resize_image(image, (max(8, round(h * scale)), max(8, round(w * scale))))[0].numpy().astype(np.float64)
-    sh, sw = small.shape
-    small = ndimage.gaussian_filter(small, sigma=max(1.0, sh / 128))
-    dark = small < _otsu(small)
-    labels, num = ndimage.label(dark)
-    if num == 0:
+    try:
+        return find_lung_fields(image).thorax
+    except LungFieldsNotFound:
         return None
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    sizes = ndimage.sum(np.ones_like(labels), labels, index=np.arange(1, num + 1))
-    keep = np.zeros(num + 1, dtype=bool)
-    keep[1:] = sizes >= min_area * sh * sw
-    keep[border] = False
-    if not keep.any():
-        # lungs cut by the image edge: drop only the largest border area (the outside air)
-        border_ids = [b for b in border if b != 0]
-        if len(border_ids) < 2:
-            return None
-        largest = max(border_ids, key=lambda b: sizes[b - 1])
-        keep[1:] = sizes >= min_area * sh * sw
-        keep[largest] = False
-        if not keep.any():
-            return None
-    mask = keep[labels]
-    cols = _extent(mask.sum(axis=0).astype(np.float64), profile_frac)
-    rows = _extent(mask.sum(axis=1).astype(np.float64), profile_frac)
-    if cols is None or rows is None:
-        return None
-    box = torch.tensor([cols[0] / sw, rows[0] / sh, cols[1] / sw, rows[1] / sh], dtype=torch.float32)
-    if (box[2] - box[0]) < 0.1 or (box[3] - box[1]) < 0.1:
-        return None
-    return box
 
 
 def _to_frame(boxes: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
@@ -129,9 +81,13 @@ class AtlasDetector:
             ``(0, 0, 1, 1)``; values outside are regions beyond the lung fields).
         presence: ``[29]`` fraction of fitted images in which each region had a box; regions
             below one half are reported absent.
-        fallback_thorax: Normalised thorax box used when :func:`find_thorax` finds none
-            (default: the mean thorax box of the fitted images).
-        meta: Free-form provenance (data set, number of images).
+        fallback_thorax: The mean thorax box of the fitted images (kept as a record; an image
+            whose lung fields cannot be found is reported, not boxed at this mean position).
+        meta: Provenance: ``data`` (what it was fitted on), ``synthetic`` (phantom or not),
+            ``num_images``.
+
+    Raises:
+        ValueError: The layout is not a finite ``[29, 4]`` tensor or a box has x2 < x1 / y2 < y1.
     """
 
     def __init__(
@@ -145,6 +101,10 @@ class AtlasDetector:
         n = get_ontology().num_regions
         if layout.shape != (n, 4) or not torch.isfinite(layout).all():
             raise ValueError(f"atlas layout must be a finite [{n}, 4] tensor, got {list(layout.shape)}")
+        inverted = (layout[:, 2] < layout[:, 0]) | (layout[:, 3] < layout[:, 1])
+        if inverted.any():
+            names = [get_ontology().region(int(i)).name for i in inverted.nonzero().flatten()]
+            raise ValueError(f"atlas layout: boxes of {names} have x2 < x1 or y2 < y1 (boxes are xyxy)")
         self.layout = layout
         self.presence = torch.ones(n) if presence is None else torch.as_tensor(presence, dtype=torch.float32)
         self.fallback_thorax = (
@@ -153,7 +113,15 @@ class AtlasDetector:
         self.meta = dict(meta or {})
 
     def __repr__(self) -> str:
-        return f"AtlasDetector(regions={self.layout.size(0)}, fitted_on={self.meta.get('num_images', '?')} images)"
+        return (
+            f"AtlasDetector(regions={self.layout.size(0)}, fitted_on={self.meta.get('num_images', '?')} images"
+            f" of {self.meta.get('data', 'unspecified data')!r})"
+        )
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the layout was fitted on synthetic (phantom) images."""
+        return is_synthetic(self.meta)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -167,13 +135,16 @@ class AtlasDetector:
         """Learn the mean layout from box-annotated images.
 
         Args:
-            boxes: ``[N, 29, 4]`` normalised xyxy region boxes (NaN rows = no box).
+            boxes: ``[N, 29, 4]`` normalised xyxy region boxes (NaN rows = no box; boxes a
+                little off the image are clipped with a warning).
             images: The ``N`` images (``[1, H, W]`` in ``[0, 1]``) the boxes belong to; their
                 thorax boxes are found with :func:`find_thorax`, the same way as at inference.
             present: Optional ``[N, 29]`` bool: which boxes to use.
-            meta: Provenance stored with the layout.
+            meta: Provenance stored with the layout: say what the boxes are (``data``) and
+                whether they are synthetic (``synthetic``).
 
         Raises:
+            BoxError: A box with NaN / inf corners, x2 < x1 or in pixel coordinates.
             ValueError: Shapes disagree, or no image has a thorax that can be found.
         """
         boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32) if not isinstance(boxes, torch.Tensor) else boxes)
@@ -181,6 +152,7 @@ class AtlasDetector:
         n_img, n_reg = boxes.size(0), get_ontology().num_regions
         if boxes.shape != (n_img, n_reg, 4) or len(images) != n_img:
             raise ValueError(f"fit needs boxes [N, {n_reg}, 4] and N images; got {list(boxes.shape)} and {len(images)}")
+        boxes = check_boxes(boxes, "boxes", present)
         valid = torch.isfinite(boxes).all(-1) & ((boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1]))
         if present is not None:
             valid &= torch.as_tensor(present, dtype=torch.bool)
@@ -188,7 +160,7 @@ class AtlasDetector:
         count = torch.zeros(n_reg, dtype=torch.float64)
         thoraxes = []
         for i, image in enumerate(images):
-            thorax = find_thorax(image)
+            thorax = find_thorax(check_image_tensor(image, f"images[{i}]"))
             if thorax is None:
                 logger.warning("atlas fit: no thorax found in image %d, skipped", i)
                 continue
@@ -205,32 +177,36 @@ class AtlasDetector:
             names = [get_ontology().region(int(i)).name for i in missing.nonzero().flatten()]
             logger.warning("atlas fit: no box for %s; they stay absent", names)
             layout[missing] = torch.tensor([0.0, 0.0, 1.0, 1.0])
-        info = {"num_images": len(thoraxes), **(meta or {})}
+        if not (meta or {}).get("data"):
+            warnings.warn(
+                "AtlasDetector.fit: say what the boxes are with meta={'data': ..., 'synthetic': ...}; "
+                "the layout records it as its provenance",
+                stacklevel=2,
+            )
+        info = {"data": "unspecified", "num_images": len(thoraxes), **(meta or {})}
         return cls(layout, presence, torch.stack(thoraxes).mean(0), info)
 
     # ------------------------------------------------------------------ inference
     def detect(
-        self, images: Sequence[torch.Tensor], sources: Sequence[str | None] | None = None
+        self,
+        images: Sequence[torch.Tensor] | torch.Tensor,
+        sources: Sequence[str | None] | None = None,
     ) -> list[RegionDetection]:
-        """Place the regions in each image (``[1, H, W]`` in ``[0, 1]``)."""
-        out = []
-        for i, image in enumerate(images):
-            source = None if sources is None else sources[i]
-            check_image_tensor(image, str(source or f"images[{i}]"))
-            thorax = find_thorax(image)
-            score = 1.0
-            if thorax is None:
-                logger.warning("%s: no lung fields found; using the mean thorax position", source or f"image {i}")
-                thorax, score = self.fallback_thorax, 0.5
-            boxes = _from_frame(self.layout, thorax).clamp(0.0, 1.0)
+        """Place the regions in each image (one ``[1, H, W]`` in ``[0, 1]`` or a list).
+
+        An image whose lung fields cannot be found gets a detection with nothing present and
+        the reason in ``problem``.
+
+        Raises:
+            ValueError: ``sources`` does not name every image.
+        """
+
+        def place(fields: LungFields) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            boxes = _from_frame(self.layout, fields.thorax).clamp(0.0, 1.0)
             present = (self.presence >= 0.5) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            scores = self.presence * score
-            out.append(
-                RegionDetection(
-                    boxes, scores, present, (int(image.size(-2)), int(image.size(-1))), source, "AtlasDetector"
-                )
-            )
-        return out
+            return boxes, self.presence * fields.confidence, present
+
+        return detect_from_lung_fields(images, sources, "AtlasDetector", place)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,79 @@ import torch
 
 from cxrgraph.ontology import Ontology, get_ontology
 
-__all__ = ["RegionDetection", "boxes_to_pixels", "boxes_to_unit"]
+# a normalised box may stick out of the image by this much before it is taken for pixel
+# coordinates (Chest ImaGenome's own boxes overshoot the image by a few per cent)
+_OFF_EDGE = 0.25
+_EPS = 1e-4
+
+
+class BoxError(ValueError):
+    """Region boxes that cannot be used: NaN or inf corners, x2 < x1, pixel coordinates."""
+
+
+def check_boxes(boxes: torch.Tensor, name: str = "boxes", present: torch.Tensor | None = None) -> torch.Tensor:
+    """Check normalised xyxy boxes ``[..., 4]`` and return them clipped into ``[0, 1]``.
+
+    Rows that are entirely NaN are absent regions and pass through; so do rows that
+    ``present`` marks absent. One vectorised pass over the tensor (one host sync), cheap
+    enough for a training step.
+
+    Raises:
+        BoxError: A box with some (not all) corners NaN, an infinite corner, ``x2 < x1`` or
+            ``y2 < y1``, or corners far outside ``[0, 1]`` (pixel coordinates).
+
+    Warns:
+        UserWarning: A box sticks out of the image by less than 0.25 and was clipped.
+    """
+    nan = torch.isnan(boxes)
+    absent = nan.all(-1)
+    if present is not None:
+        absent = absent | ~torch.as_tensor(present, dtype=torch.bool, device=boxes.device)
+    used = ~absent.unsqueeze(-1)
+    partial = (nan & used).any(-1)
+    inf = (torch.isinf(boxes) & used).any(-1)
+    finite = torch.nan_to_num(boxes, nan=0.0, posinf=0.0, neginf=0.0)
+    inverted = ((finite[..., 2] < finite[..., 0] - _EPS) | (finite[..., 3] < finite[..., 1] - _EPS)) & ~absent
+    far = ((finite < -_OFF_EDGE) | (finite > 1 + _OFF_EDGE)).any(-1) & ~absent
+    off = ((finite < -_EPS) | (finite > 1 + _EPS)).any(-1) & ~absent
+    flags = torch.stack([partial.any(), inf.any(), inverted.any(), far.any(), off.any()]).tolist()
+    if any(flags[:4]):
+        for bad, what in zip(
+            (partial, inf, inverted, far),
+            (
+                "some corners are NaN (a missing box must be all NaN)",
+                "a corner is infinite",
+                "x2 < x1 or y2 < y1 (boxes are xyxy)",
+                "corners far outside [0, 1]: boxes must be normalised xyxy, not pixel coordinates",
+            ),
+        ):
+            if bad.any():
+                where = [int(v) for v in bad.nonzero()[0].tolist()]
+                example = [round(float(v), 4) for v in boxes[tuple(where)].tolist()]
+                raise BoxError(f"{name}{where}: {what}; got {example}")
+    if flags[4]:
+        count = int(off.sum())
+        warnings.warn(f"{name}: {count} box(es) stick out of the image and were clipped to [0, 1]", stacklevel=2)
+    return torch.where(used, boxes.clamp(0.0, 1.0), boxes)
+
+
+__all__ = ["RegionDetection", "boxes_to_pixels", "boxes_to_unit", "check_boxes", "check_sources", "BoxError"]
+
+
+def check_sources(sources: Sequence[str | None] | None, count: int) -> list[str | None]:
+    """One name per image: ``sources`` checked against the number of images (``None``: no names).
+
+    Raises:
+        ValueError: ``sources`` is a single string or its length differs from ``count``.
+    """
+    if sources is None:
+        return [None] * count
+    if isinstance(sources, (str, bytes)):
+        raise ValueError(f"sources must be a list of names, one per image, got the string {sources!r}")
+    names = list(sources)
+    if len(names) != count:
+        raise ValueError(f"sources has {len(names)} names for {count} images; give one name per image")
+    return [None if n is None else str(n) for n in names]
 
 
 def boxes_to_pixels(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -37,6 +110,10 @@ class RegionDetection:
         image_size: ``(height, width)`` of the image in pixels.
         source: The image file or id, if known.
         detector: The name of the detector that produced it.
+        confidence: The detector's confidence in the image as a whole, in ``[0, 1]`` (for the
+            training-free detectors: how clearly the film shows two lung fields).
+        problem: Why nothing was placed (e.g. no lung fields found), or ``None``; batch jobs
+            skip and record detections with a problem.
     """
 
     boxes: torch.Tensor
@@ -45,6 +122,8 @@ class RegionDetection:
     image_size: tuple[int, int]
     source: str | None = None
     detector: str = field(default="")
+    confidence: float = 1.0
+    problem: str | None = None
 
     def __post_init__(self) -> None:
         n = self.boxes.size(0)
@@ -56,6 +135,29 @@ class RegionDetection:
         self.present = self.present.to(torch.bool)
         self.boxes = torch.where(self.present[:, None], self.boxes.float(), torch.zeros_like(self.boxes.float()))
         self.scores = torch.where(self.present, self.scores.float(), torch.zeros_like(self.scores.float()))
+        self.confidence = float(self.confidence)
+
+    @classmethod
+    def empty(
+        cls,
+        image_size: tuple[int, int],
+        source: str | None,
+        detector: str,
+        problem: str,
+        num_regions: int | None = None,
+    ) -> RegionDetection:
+        """A detection with no region present, confidence 0 and the reason in ``problem``."""
+        n = num_regions or get_ontology().num_regions
+        return cls(
+            torch.zeros(n, 4),
+            torch.zeros(n),
+            torch.zeros(n, dtype=torch.bool),
+            image_size,
+            source,
+            detector,
+            0.0,
+            problem,
+        )
 
     @property
     def num_regions(self) -> int:
@@ -87,6 +189,8 @@ class RegionDetection:
             "height": int(self.image_size[0]),
             "width": int(self.image_size[1]),
             "detector": self.detector,
+            "confidence": round(self.confidence, 6),
+            "problem": self.problem,
             "ontology_version": onto.version,
             "regions": regions,
         }
@@ -112,6 +216,8 @@ class RegionDetection:
             (int(data["height"]), int(data["width"])),
             data.get("image"),
             data.get("detector", ""),
+            float(data.get("confidence", 1.0)),
+            data.get("problem"),
         )
 
     @classmethod

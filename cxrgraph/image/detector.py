@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cxrgraph.image.detection import RegionDetection, boxes_to_pixels, boxes_to_unit
+from cxrgraph.image.detection import RegionDetection, boxes_to_pixels, boxes_to_unit, check_sources
 from cxrgraph.image.io import check_image_batch
 from cxrgraph.ontology import get_ontology
 from cxrgraph.utils.atomic import atomic_torch_save
@@ -79,6 +79,9 @@ class AnatomyDetector(nn.Module):
         fpn_channels: Width of the feature pyramid (torchvision: 256; 128 halves the cost of
             the RPN and RoI stages on CPU).
         roi_sampling_ratio: RoIAlign samples per bin of the box head (torchvision: 2).
+        meta: Provenance: ``data`` (what it was trained on) and ``synthetic`` (phantom or
+            not); :func:`~cxrgraph.image.training.train_detector` fills it in, and it is saved
+            with the weights.
 
     Example:
         >>> det = AnatomyDetector("mobilenet_v3", image_size=256)
@@ -97,6 +100,7 @@ class AnatomyDetector(nn.Module):
         head_channels: int = 512,
         fpn_channels: int = 256,
         roi_sampling_ratio: int = 2,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -114,11 +118,19 @@ class AnatomyDetector(nn.Module):
         self.head_channels = int(head_channels)
         self.fpn_channels = int(fpn_channels)
         self.roi_sampling_ratio = int(roi_sampling_ratio)
+        self.meta: dict[str, Any] = {"data": "untrained", **(meta or {})}
         self.model = self._build()
         if backbone_weights is not None:
             self.load_backbone_weights(backbone_weights)
 
     # ------------------------------------------------------------------ construction
+    @property
+    def synthetic(self) -> bool:
+        """Whether the detector was trained on synthetic (phantom) images."""
+        from cxrgraph.image.atlas import is_synthetic
+
+        return is_synthetic(self.meta)
+
     @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this detector (weights path excluded)."""
@@ -256,25 +268,30 @@ class AnatomyDetector(nn.Module):
         """Find the regions: for each region its best-scoring box, absent below the threshold.
 
         Args:
-            images: ``[1, H, W]`` images in ``[0, 1]``.
-            sources: Optional file names / ids stored in the results.
+            images: One ``[1, H, W]`` image or a list (or ``[B, 1, H, W]``) in ``[0, 1]``.
+            sources: Optional file names / ids stored in the results, one per image.
             score_threshold: Override of the detector's threshold.
 
         Returns:
-            One :class:`RegionDetection` per image (boxes normalised to the input's size).
+            One :class:`RegionDetection` per image (boxes normalised to the input's size);
+            its ``confidence`` is the mean score over the 29 regions.
+
+        Raises:
+            ValueError: ``sources`` does not name every image.
         """
         thr = self.score_threshold if score_threshold is None else float(score_threshold)
+        inputs = self._prepare(images)
+        names = check_sources(sources, len(inputs))
         was_training = self.training
         self.eval()
         try:
-            inputs = self._prepare(images)
             raw = self.model(inputs)
         finally:
             self.train(was_training)
         out = []
         for i, (img, det) in enumerate(zip(inputs, raw)):
             h, w = int(img.size(-2)), int(img.size(-1))
-            out.append(self._best_per_region(det, h, w, thr, None if sources is None else sources[i]))
+            out.append(self._best_per_region(det, h, w, thr, names[i]))
         return out
 
     def _best_per_region(
@@ -299,7 +316,13 @@ class AnatomyDetector(nn.Module):
         present = scores >= max(threshold, 1e-12)
         unit = boxes_to_unit(boxes, height, width)
         return RegionDetection(
-            unit, scores, present, (height, width), source, detector=f"AnatomyDetector({self.backbone_name})"
+            unit,
+            scores,
+            present,
+            (height, width),
+            source,
+            detector=f"AnatomyDetector({self.backbone_name})",
+            confidence=float(scores.mean()),
         )
 
     # ------------------------------------------------------------------ persistence
@@ -312,6 +335,7 @@ class AnatomyDetector(nn.Module):
             "format_version": _FORMAT_VERSION,
             "ontology_version": get_ontology().version,
             "config": self.config,
+            "meta": self.meta,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
         atomic_torch_save(payload, path)
@@ -334,7 +358,7 @@ class AnatomyDetector(nn.Module):
             raise ValueError(f"{path}: not a readable AnatomyDetector checkpoint ({err})") from err
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise ValueError(f"{path}: not an AnatomyDetector checkpoint (format={payload.get('format')!r})")
-        det = cls(**payload["config"])
+        det = cls(**payload["config"], meta=payload.get("meta") or {"data": "unrecorded"})
         det.load_state_dict(payload["state_dict"])
         return det
 

@@ -130,6 +130,17 @@ class DetectionReport:
             **self.extra,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], ontology: Ontology | None = None) -> DetectionReport:
+        """Read back :meth:`to_dict` output (regions matched by name; missing ones are NaN)."""
+        onto = ontology or get_ontology()
+        iou = torch.full((onto.num_regions,), float("nan"))
+        ap = torch.full((onto.num_regions,), float("nan"))
+        for name, entry in data.get("per_region", {}).items():
+            i = onto.region_index(name)
+            iou[i], ap[i] = float(entry["iou"]), float(entry["ap50"])
+        return cls(iou, ap, int(data.get("num_images", 0)), str(data.get("detector", "")))
+
 
 def evaluate_detections(
     detections: Sequence[RegionDetection],

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cxrgraph.image.detection import check_boxes
 from cxrgraph.image.io import check_image_batch, resize_image
 from cxrgraph.image.region_pool import region_mean
 
@@ -243,9 +244,13 @@ class RegionFeatureExtractor(nn.Module):
         """Region features ``[B, R, C]`` pooled from a :meth:`feature_map` (zero where absent)."""
         if self.sampling_ratio > 0:
             # the grid mean as one matrix product (same values, far cheaper backward)
+            boxes = torch.as_tensor(boxes, device=fmap.device).float()
+            if boxes.dim() != 3 or boxes.size(0) != fmap.size(0) or boxes.size(2) != 4:
+                raise ValueError(f"boxes must have shape [{fmap.size(0)}, R, 4], got {list(boxes.shape)}")
+            boxes = check_boxes(boxes, "boxes", present)
             feats = region_mean(fmap, boxes, self.image_size, self.output_size, self.sampling_ratio)
         else:
-            grid, _ = region_grid(fmap, boxes, self.image_size, self.output_size, self.sampling_ratio)
+            grid, _ = region_grid(fmap, boxes, self.image_size, self.output_size, self.sampling_ratio, present=present)
             feats = grid.mean(dim=(2, 3)).view(fmap.size(0), boxes.shape[1], -1).to(fmap.dtype)
         if present is not None:
             feats = feats * torch.as_tensor(present, device=fmap.device).to(feats.dtype).unsqueeze(-1)
@@ -253,19 +258,30 @@ class RegionFeatureExtractor(nn.Module):
 
 
 def region_grid(
-    fmap: torch.Tensor, boxes: torch.Tensor, image_size: int, output_size: int, sampling_ratio: int = 2
+    fmap: torch.Tensor,
+    boxes: torch.Tensor,
+    image_size: int,
+    output_size: int,
+    sampling_ratio: int = 2,
+    present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RoIAlign of every region box on a feature map.
 
     Args:
         fmap: ``[B, C, h, w]`` feature map of images of side ``image_size``.
-        boxes: ``[B, R, 4]`` normalised xyxy boxes (NaN rows pool an empty box).
+        boxes: ``[B, R, 4]`` normalised xyxy boxes (all-NaN rows are absent regions and pool
+            an empty box); checked with :func:`~cxrgraph.image.detection.check_boxes`.
         image_size: Side of the images the map was computed from.
         output_size: Side of each pooled grid.
         sampling_ratio: RoIAlign sampling points per bin.
+        present: Optional ``[B, R]`` bool; boxes of absent regions are not checked.
 
     Returns:
         ``([B * R, C, s, s]`` grids pooled in float32, ``[B, R, 4]`` boxes in pixels``)``.
+
+    Raises:
+        BoxError: NaN / inf corners, ``x2 < x1`` or pixel coordinates (boxes slightly off
+            the image are clipped with a warning).
     """
     from torchvision.ops import roi_align
 
@@ -273,6 +289,7 @@ def region_grid(
     boxes = torch.as_tensor(boxes, device=fmap.device).float()
     if boxes.dim() != 3 or boxes.size(0) != num_b or boxes.size(2) != 4:
         raise ValueError(f"boxes must have shape [{num_b}, R, 4], got {list(boxes.shape)}")
+    boxes = check_boxes(boxes, "boxes", present)
     pix = torch.nan_to_num(boxes).clamp(0.0, 1.0) * image_size
     # roi_align has no low-precision kernel everywhere: pool in float32
     grid = roi_align(

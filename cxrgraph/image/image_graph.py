@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class RegionDetectorLike(Protocol):
-    """What :func:`extract_image_graphs` needs: :class:`AnatomyDetector` and :class:`AtlasDetector` both fit."""
+    """What :func:`extract_image_graphs` needs: every detector of :mod:`cxrgraph.image` fits."""
 
     def detect(
         self, images: Sequence[torch.Tensor], sources: Sequence[str | None] | None = None
@@ -111,15 +111,16 @@ def extract_image_graphs(
     Args:
         images: Image files (read with :func:`~cxrgraph.image.io.read_image`) or ``[1, H, W]``
             tensors in ``[0, 1]``.
-        detector: An :class:`AnatomyDetector` or :class:`AtlasDetector`.
+        detector: A :class:`LungFieldDetector`, :class:`AtlasDetector` or :class:`AnatomyDetector`.
         extractor: Optional region feature extractor (run in eval mode).
         batch_size: Images per detector / extractor call.
         sources: Names for tensor inputs (files are named by their path).
-        skipped: Receives a :class:`SkippedImage` for each file that could not be read; bad
-            files are skipped, not fatal.
+        skipped: Receives a :class:`SkippedImage` for each file that could not be read and
+            each image whose detection reports a problem (e.g. no lung fields found); they
+            are skipped, not fatal.
 
     Returns:
-        The graphs of the readable images, in input order.
+        The graphs of the readable images whose regions were found, in input order.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -149,12 +150,18 @@ def extract_image_graphs(
         names = [n for n, _ in batch]
         imgs = [t for _, t in batch]
         dets = detector.detect(imgs, sources=names)
-        feats = None
-        if extractor is not None:
-            boxes, present = RegionDetection.stack_boxes(dets)
-            feats = extractor(imgs, boxes, present).cpu()
+        keep = [j for j, det in enumerate(dets) if det.problem is None]
         for j, det in enumerate(dets):
-            graphs.append(ImageGraph.from_detection(det, None if feats is None else feats[j]))
+            if det.problem is not None:
+                logger.warning("skipping %s: %s", names[j], det.problem)
+                if skipped is not None:
+                    skipped.append(SkippedImage(names[j], det.problem))
+        feats = None
+        if extractor is not None and keep:
+            boxes, present = RegionDetection.stack_boxes([dets[j] for j in keep])
+            feats = extractor([imgs[j] for j in keep], boxes, present).cpu()
+        for k, j in enumerate(keep):
+            graphs.append(ImageGraph.from_detection(dets[j], None if feats is None else feats[k]))
         batch.clear()
 
     for item in _items():

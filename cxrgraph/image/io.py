@@ -1,15 +1,24 @@
 """Read radiographs from disk and check image tensors at the model's door.
 
 **The one pixel convention of** :mod:`cxrgraph.image`: an image is a ``float32`` tensor of
-shape ``[1, H, W]`` (one channel), values in ``[0, 1]`` with 0 the darkest value the file can
-store (air, lung fields) and 1 the brightest (bone, metal), and ``MIN_SIDE <= H, W <= MAX_SIDE``.
-Files are mapped *linearly from their stored bit range*, never stretched per image:
+shape ``[1, H, W]`` (one channel), values in ``[0, 1]``, air dark (lung fields low) and bone
+bright, and ``MIN_SIDE <= H, W <= MAX_SIDE``. Files are mapped the way a viewer shows them:
 
-* 8-bit JPEG / PNG: ``value / 255``;
-* 16-bit PNG: ``value / 65535``;
-* DICOM (needs ``pydicom``): rescale slope / intercept applied, then mapped from the range
-  that ``BitsStored`` allows; ``MONOCHROME1`` images are inverted so that air stays dark;
+* 8-bit JPEG / PNG: ``value / 255`` (these were windowed when they were exported);
+* 16-bit PNG: ``value / (2**bits - 1)`` where ``bits`` (10 to 16) is the smallest depth that
+  holds the file's largest value, so 12-bit data saved as 16-bit PNG is not shown 16 times
+  too dark;
+* DICOM (needs ``pydicom``): the modality LUT (rescale slope / intercept or a Modality LUT
+  Sequence), then the first VOI LUT or window centre / width (``LINEAR``, ``LINEAR_EXACT``,
+  ``SIGMOID``) as the file prescribes, or, when it prescribes none, a robust window from the
+  0.5th to the 99.5th percentile; ``MONOCHROME1`` (and an ``INVERSE`` presentation LUT) is
+  inverted so that air stays dark. Compressed transfer syntaxes decode when pydicom has a
+  decoder for them (``pip install 'cxrgraph[dicom]'``); multi-frame and non-image objects are
+  refused;
 * RGB(A) files: the ITU-R BT.601 luminance of the colour channels (alpha dropped).
+
+Arrays given to :func:`to_image_tensor` are mapped by their type: ``uint8`` by 255, ``uint16``
+by 65535, other integer types by 255 or 65535 (whichever holds their values), floats as they are.
 
 Every model in the package calls :func:`check_image_tensor` on its input, so a wrong scale, a
 wrong channel count or an absurd size fails loudly instead of silently producing garbage.
@@ -18,7 +27,6 @@ wrong channel count or an absurd size fails loudly instead of silently producing
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,11 +133,14 @@ def check_image_tensor(image: Any, name: str = "image") -> torch.Tensor:
 
 
 def check_image_batch(images: Any, name: str = "images") -> list[torch.Tensor]:
-    """Check a batch (a ``[B, 1, H, W]`` tensor or a sequence of ``[1, H, W]`` tensors).
+    """Check a batch: a ``[B, 1, H, W]`` tensor, a sequence of ``[1, H, W]`` tensors, or one
+    ``[1, H, W]`` image.
 
     Returns the images as a list of ``[1, H, W]`` tensors.
     """
     if isinstance(images, torch.Tensor):
+        if images.dim() == 3:
+            return [check_image_tensor(images, name)]  # one image
         if images.dim() != 4:
             raise ImageInputError(name, f"a batch tensor must have shape [B, 1, H, W], got {list(images.shape)}")
         images = list(images)
@@ -144,12 +155,14 @@ def to_image_tensor(array: Any, source: str | Path = "array", *, bit_range: floa
     """Convert a numpy array or tensor to the package's pixel convention.
 
     Accepted layouts: ``H x W``, ``H x W x C`` with C in {1, 3, 4} (RGB(A): luminance, alpha
-    dropped) and ``1 x H x W`` / ``3 x H x W`` tensors. Integer arrays are divided by their
-    type's range (or ``bit_range``); float arrays must already lie in ``[0, 1]``.
+    dropped) and ``1 x H x W`` / ``3 x H x W`` tensors. ``uint8`` and ``uint16`` arrays are
+    divided by their type's range, other integer arrays by 255 or 65535 (the smallest that
+    holds their values), or all by ``bit_range`` when given; float arrays must already lie in
+    ``[0, 1]``.
 
     Raises:
         ImageInputError: Wrong number of dimensions or channels, empty or absurd size, values
-            out of range.
+            out of range, complex or non-numeric values.
     """
     if isinstance(array, torch.Tensor):
         t = array.detach().cpu()
@@ -157,6 +170,10 @@ def to_image_tensor(array: Any, source: str | Path = "array", *, bit_range: floa
             t = t.permute(1, 2, 0)  # CHW -> HWC
         array = t.numpy()
     arr = np.asarray(array)
+    if np.iscomplexobj(arr):
+        raise ImageInputError(source, f"complex pixel values ({arr.dtype}); pass the real image (e.g. its magnitude)")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ImageInputError(source, f"not a numeric image array (dtype {arr.dtype})")
     if arr.ndim == 3:
         channels = arr.shape[2]
         if channels == 1:
@@ -172,14 +189,30 @@ def to_image_tensor(array: Any, source: str | Path = "array", *, bit_range: floa
     _check_side(source, arr.shape[0], arr.shape[1])
     if bit_range is not None:
         out = arr.astype(np.float32) / np.float32(bit_range)
-    elif np.issubdtype(arr.dtype, np.integer):
-        out = arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
-    elif np.issubdtype(arr.dtype, np.bool_):
+    elif arr.dtype == np.bool_:
         out = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.integer):
+        out = arr.astype(np.float32) / np.float32(_integer_range(arr, source))
     else:
         out = arr.astype(np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(out)).unsqueeze(0)
     return check_image_tensor(tensor, str(source))
+
+
+def _integer_range(arr: np.ndarray, source: str | Path) -> int:
+    # uint8 / uint16 are read by their type; a wider (or signed) integer array carries no bit
+    # depth, so take the smallest of 8 or 16 bits that holds it instead of the type's range
+    if arr.dtype in (np.uint8, np.uint16):
+        return int(np.iinfo(arr.dtype).max)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0:
+        raise ImageInputError(source, f"negative integer pixels (min {lo}); pass bit_range or a float array in [0, 1]")
+    for bits in (8, 16):
+        if hi <= 2**bits - 1:
+            return 2**bits - 1
+    raise ImageInputError(
+        source, f"integer pixels up to {hi} exceed 16 bits; pass bit_range or a float array in [0, 1]"
+    )
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -270,13 +303,11 @@ def _read_pil(path: Path) -> torch.Tensor:
         raise ImageInputError(path, f"absurd size ({err})") from err
 
     bit_range: float | None = None
-    if mode in ("I;16", "I;16B", "I;16L"):
-        bit_range = 65535.0
-    elif mode == "I":
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
         # Pillow may open 16-bit grayscale PNG as 32-bit "I": its values are still 16-bit
         if arr.min() < 0 or arr.max() > 65535:
             raise ImageInputError(path, f"32-bit integer pixels out of the 16-bit range [{arr.min()}, {arr.max()}]")
-        bit_range = 65535.0
+        bit_range = float(2 ** _bits_holding(int(arr.max())) - 1)
     elif mode == "F":
         raise ImageInputError(path, "floating-point image files have no defined bit range; convert to 8 or 16 bit")
     elif mode == "1":
@@ -285,38 +316,15 @@ def _read_pil(path: Path) -> torch.Tensor:
     return to_image_tensor(arr, path, bit_range=bit_range)
 
 
+def _bits_holding(value: int) -> int:
+    """The smallest depth of 10 to 16 bits whose range holds ``value``."""
+    return min(16, max(10, int(value).bit_length()))
+
+
 def _read_dicom(path: Path) -> torch.Tensor:
-    try:
-        import pydicom
-    except ImportError as err:
-        raise ImportError(f"{path}: reading DICOM needs pydicom: pip install 'cxrgraph[dicom]'") from err
-    try:
-        ds = pydicom.dcmread(path)
-        arr = ds.pixel_array
-    except Exception as err:  # pydicom raises many types for bad files and missing codecs
-        raise ImageInputError(path, f"corrupt or unreadable DICOM file ({type(err).__name__}: {err})") from err
-    samples = int(getattr(ds, "SamplesPerPixel", 1))
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise ImageInputError(path, f"multi-frame DICOM ({frames} frames); expected one radiograph")
-    if samples not in (1, 3):
-        raise ImageInputError(path, f"wrong channel count: SamplesPerPixel={samples}")
-    bits = int(getattr(ds, "BitsStored", arr.dtype.itemsize * 8))
-    signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
-    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    data = arr.astype(np.float64)
-    if samples == 3:
-        data = data @ _LUMA.astype(np.float64)
-    data = data * slope + intercept
-    lo, hi = sorted((lo * slope + intercept, hi * slope + intercept))
-    if not math.isfinite(hi - lo) or hi <= lo:
-        raise ImageInputError(path, f"bad DICOM value range (BitsStored={bits}, slope={slope})")
-    scaled = np.clip((data - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
-        scaled = 1.0 - scaled
-    return to_image_tensor(scaled, path)
+    from cxrgraph.image.dicom import read_dicom_pixels
+
+    return to_image_tensor(read_dicom_pixels(path), path)
 
 
 # ---------------------------------------------------------------------------- batches

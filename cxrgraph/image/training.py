@@ -198,6 +198,8 @@ def train_detector(
     progress_bar: bool = False,
     accelerator: str = "cpu",
     seed: int | None = 0,
+    data: str | None = None,
+    synthetic: bool | None = None,
     **detector_kwargs: Any,
 ) -> tuple[AnatomyDetector, dict[str, Any]]:
     """Train a detector with the Lightning Trainer; return it and a summary.
@@ -217,6 +219,8 @@ def train_detector(
         progress_bar: Show Lightning's progress bar.
         accelerator: Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
         seed: Seeds Lightning's RNGs for this run (``None`` leaves them alone).
+        data: What the training images are (recorded in the detector's ``meta``).
+        synthetic: Whether they are synthetic (phantom) images; ``None`` guesses from ``data``.
 
     Returns:
         ``(detector, summary)`` with steps run, seconds and the last ``val_mean_iou``.
@@ -267,4 +271,8 @@ def train_detector(
     if val_loader is not None:
         summary["val_mean_iou"] = _mean_iou(module.detector, val_loader)
     det = module.detector.cpu().eval()
+    if data is not None or "data" not in det.meta or det.meta["data"] == "untrained":
+        det.meta["data"] = data or "unspecified"
+    det.meta["synthetic"] = bool(synthetic) if synthetic is not None else "phantom" in det.meta["data"].lower()
+    det.meta["num_images"] = len(train)
     return det, summary

@@ -5,9 +5,12 @@ import pytest
 import torch
 
 from cxrgraph.image.atlas import AtlasDetector, find_thorax
+from cxrgraph.image.detection import BoxError
 from cxrgraph.image.evaluation import evaluate_detections
 
 from .synthetic import synthetic_chest
+
+META = {"data": "synthetic test films", "synthetic": True}
 
 
 def _data(rng, n, size=128):
@@ -42,14 +45,14 @@ def test_fit_then_detect_recovers_boxes_on_new_images(rng):
 def test_absent_regions_stay_absent(rng):
     imgs, boxes = _data(rng, 6)
     boxes[:, 28] = float("nan")  # abdomen never annotated
-    atlas = AtlasDetector.fit(boxes, imgs)
+    atlas = AtlasDetector.fit(boxes, imgs, meta=META)
     det = atlas.detect(imgs[:1])[0]
     assert not bool(det.present[28]) and bool(det.present[:28].all())
 
 
 def test_save_load_round_trip_and_errors(rng, tmp_path):
     imgs, boxes = _data(rng, 4)
-    atlas = AtlasDetector.fit(boxes, imgs)
+    atlas = AtlasDetector.fit(boxes, imgs, meta=META)
     path = atlas.save(tmp_path / "layout.json")
     back = AtlasDetector.load(path)
     assert torch.allclose(back.layout, atlas.layout, atol=1e-5)
@@ -75,9 +78,46 @@ def test_packaged_layout_loads_and_places_regions(rng):
     assert det.boxes[0, 0] < det.boxes[8, 0]
 
 
-def test_no_thorax_falls_back_with_lower_score(rng):
+def test_no_lung_fields_is_reported_not_boxed(rng):
     imgs, boxes = _data(rng, 4)
-    atlas = AtlasDetector.fit(boxes, imgs)
+    atlas = AtlasDetector.fit(boxes, imgs, meta=META)
     flat = torch.linspace(0, 1, 128 * 128).view(1, 128, 128)
-    det = atlas.detect([flat])[0]
-    assert float(det.scores.max()) == pytest.approx(0.5)
+    det = atlas.detect(flat)[0]  # one image
+    assert "lung fields not found" in det.problem and not det.present.any() and det.confidence == 0.0
+
+
+def test_fit_refuses_bad_boxes(rng):
+    imgs, boxes = _data(rng, 3)
+    for bad, match in (
+        ([0.6, 0.2, 0.4, 0.5], "x2 < x1"),
+        ([0.1, float("nan"), 0.3, 0.4], "some corners are NaN"),
+        ([0.1, 0.1, float("inf"), 0.4], "infinite"),
+        ([12.0, 30.0, 80.0, 120.0], "pixel coordinates"),
+    ):
+        b = boxes.clone()
+        b[1, 4] = torch.tensor(bad)
+        with pytest.raises(BoxError, match=rf"boxes\[1, 4\]: .*{match}"):
+            AtlasDetector.fit(b, imgs, meta=META)
+    b = boxes.clone()
+    b[0, 0, 0] = -0.05  # a little off the edge: clipped, with a warning
+    with pytest.warns(UserWarning, match="clipped"):
+        AtlasDetector.fit(b, imgs, meta=META)
+    with pytest.warns(UserWarning, match="say what the boxes are"):
+        AtlasDetector.fit(boxes, imgs)
+
+
+def test_layout_with_inverted_boxes_is_refused():
+    layout = torch.tensor([[0.1, 0.1, 0.5, 0.5]]).repeat(29, 1)
+    layout[7] = torch.tensor([0.5, 0.1, 0.1, 0.5])
+    with pytest.raises(ValueError, match=r"right hemidiaphragm.*x2 < x1"):
+        AtlasDetector(layout)
+
+
+def test_detect_names_and_provenance(rng):
+    imgs, boxes = _data(rng, 4)
+    atlas = AtlasDetector.fit(boxes, imgs, meta=META)
+    with pytest.raises(ValueError, match="sources has 1 names for 2 images"):
+        atlas.detect(imgs[:2], sources=["a"])
+    assert atlas.synthetic and "synthetic test films" in repr(atlas)
+    packaged = AtlasDetector.load()
+    assert packaged.synthetic and "phantom" in packaged.meta["data"]

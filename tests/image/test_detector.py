@@ -33,6 +33,11 @@ def test_detect_gives_one_box_per_region(tiny, rng):
     img, _ = synthetic_chest(rng, 64)
     dets = tiny.detect([img, torch.rand(1, 48, 80)], sources=["a", "b"], score_threshold=0.0)
     assert len(dets) == 2 and dets[1].image_size == (48, 80) and dets[1].source == "b"
+    one = tiny.detect(img, score_threshold=0.0)  # one [1, H, W] image, not a list
+    assert len(one) == 1 and torch.allclose(one[0].boxes, tiny.detect([img], score_threshold=0.0)[0].boxes)
+    assert one[0].confidence == pytest.approx(float(one[0].scores.mean()))
+    with pytest.raises(ValueError, match="sources has 1 names for 2 images"):
+        tiny.detect([img, img], sources=["a"])
     for det in dets:
         assert det.boxes.shape == (29, 4) and det.scores.shape == (29,)
         assert ((det.boxes >= 0) & (det.boxes <= 1)).all()
@@ -65,8 +70,11 @@ def test_save_load_round_trip(tiny, tmp_path, rng):
     tiny.eval()
     before = tiny.detect([img], score_threshold=0.0)[0]
     path = tiny.save(tmp_path / "det.pt")
+    tiny.meta.update({"data": "phantom tree (synthetic)", "synthetic": True})
+    path = tiny.save(tmp_path / "det.pt")
     back = AnatomyDetector.load(path)
     assert back.config == tiny.config
+    assert back.meta["data"] == "phantom tree (synthetic)" and back.synthetic
     after = back.detect([img], score_threshold=0.0)[0]
     assert torch.allclose(before.boxes, after.boxes) and torch.allclose(before.scores, after.scores)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
@@ -110,9 +118,10 @@ def test_region_detection_json_round_trip():
     boxes = torch.stack([boxes[:, 0], boxes[:, 1], boxes[:, 0] + 0.1, boxes[:, 1] + 0.1], -1).clamp(0, 1)
     present = torch.ones(29, dtype=torch.bool)
     present[7] = False
-    det = RegionDetection(boxes, torch.rand(29), present, (100, 120), "x.jpg", "test")
+    det = RegionDetection(boxes, torch.rand(29), present, (100, 120), "x.jpg", "test", confidence=0.7)
     d = det.to_dict()
+    assert d["confidence"] == pytest.approx(0.7) and d["problem"] is None
     assert d["regions"][7]["box"] is None and d["regions"][0]["name"] == "right lung"
     back = RegionDetection.from_dict(d)
-    assert torch.equal(back.present, present)
+    assert torch.equal(back.present, present) and back.confidence == pytest.approx(0.7)
     assert torch.allclose(back.boxes, det.boxes, atol=1e-5)

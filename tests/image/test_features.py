@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from cxrgraph.image.detection import BoxError
 from cxrgraph.image.features import RegionFeatureExtractor
 
 
@@ -71,3 +72,44 @@ def test_bad_boxes_shape():
     ext = RegionFeatureExtractor("resnet18", image_size=64)
     with pytest.raises(ValueError, match="boxes must have shape"):
         ext([torch.rand(1, 64, 64)], torch.rand(29, 4))
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ([0.6, 0.2, 0.4, 0.5], "x2 < x1"),
+        ([0.1, float("nan"), 0.3, 0.4], "some corners are NaN"),
+        ([0.1, 0.1, float("-inf"), 0.4], "infinite"),
+        ([10.0, 20.0, 100.0, 200.0], "pixel coordinates"),
+    ],
+)
+def test_bad_boxes_are_refused(bad, match):
+    ext = RegionFeatureExtractor("resnet18", image_size=64).eval()
+    boxes = _boxes(1)
+    boxes[0, 5] = torch.tensor(bad)
+    with pytest.raises(BoxError, match=rf"boxes\[0, 5\]: .*{match}"), torch.no_grad():
+        ext([torch.rand(1, 64, 64)], boxes)
+    # the same box on a region marked absent is not looked at
+    present = torch.ones(1, 29, dtype=torch.bool)
+    present[0, 5] = False
+    with torch.no_grad():
+        x = ext([torch.rand(1, 64, 64)], boxes, present)
+    assert torch.isfinite(x).all() and torch.count_nonzero(x[0, 5]) == 0
+
+
+def test_off_edge_boxes_are_clipped_with_a_warning_and_nan_rows_are_absent():
+    torch.manual_seed(0)
+    ext = RegionFeatureExtractor("resnet18", image_size=64).eval()
+    img = [torch.rand(1, 64, 64)]
+    boxes = _boxes(1)
+    off = boxes.clone()
+    off[0, 0] = torch.tensor([-0.05, 0.1, 0.5, 1.04])
+    clipped = boxes.clone()
+    clipped[0, 0] = torch.tensor([0.0, 0.1, 0.5, 1.0])
+    with torch.no_grad(), pytest.warns(UserWarning, match="1 box\\(es\\) stick out"):
+        a = ext(img, off)
+    with torch.no_grad():
+        b = ext(img, clipped)
+        boxes[0, 3] = float("nan")  # an absent region
+        c = ext(img, boxes)
+    assert torch.allclose(a, b) and torch.isfinite(c).all()

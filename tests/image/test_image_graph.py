@@ -53,7 +53,9 @@ def test_batches_with_pyg_loader():
 
 def test_extract_image_graphs_in_batches_skips_bad_files(tmp_path, rng):
     pairs = [synthetic_chest(rng, 96) for _ in range(5)]
-    atlas = AtlasDetector.fit(torch.stack([p[1] for p in pairs]), [p[0] for p in pairs])
+    atlas = AtlasDetector.fit(
+        torch.stack([p[1] for p in pairs]), [p[0] for p in pairs], meta={"data": "synthetic test films"}
+    )
     paths = []
     for i, (img, _) in enumerate(pairs):
         p = tmp_path / f"{i}.png"

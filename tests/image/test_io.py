@@ -142,36 +142,26 @@ def test_resize_keeps_range():
     assert y.shape == (1, 50, 40) and float(y.min()) >= 0 and float(y.max()) <= 1
 
 
-def test_dicom_monochrome1_and_bits_stored(tmp_path):
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+def test_integer_and_complex_arrays():
+    arr = (np.arange(64 * 64).reshape(64, 64) % 256).astype(np.int64)
+    out = to_image_tensor(arr, "int64.npy")
+    assert float(out.max()) == pytest.approx(1.0)  # 0-255 values in an int64 array: 8-bit scale
+    assert torch.allclose(out[0], torch.from_numpy(arr / 255).float())
+    twelve = (np.arange(64 * 64).reshape(64, 64) % 4096).astype(np.int32)
+    assert float(to_image_tensor(twelve).max()) == pytest.approx(4095 / 65535)
+    assert float(to_image_tensor(arr.astype(np.uint16)).max()) == pytest.approx(255 / 65535)
+    with pytest.raises(ImageInputError, match=r"c.npy: complex pixel values"):
+        to_image_tensor(arr.astype(np.complex64), "c.npy")
+    with pytest.raises(ImageInputError, match=r"negative integer pixels"):
+        to_image_tensor(arr - 5)
+    with pytest.raises(ImageInputError, match=r"exceed 16 bits"):
+        to_image_tensor(arr * 1000)
+    with pytest.raises(ImageInputError, match=r"not a numeric image array"):
+        to_image_tensor(np.full((40, 40), "x"))
 
-    def write(path, photometric, arr):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.Rows, ds.Columns = arr.shape
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = photometric
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-        ds.PixelRepresentation = 0
-        ds.PixelData = arr.astype(np.uint16).tobytes()
-        ds.save_as(path, enforce_file_format=True)
 
-    arr = np.tile(np.linspace(0, 4095, 48).astype(np.uint16), (40, 1))
-    write(tmp_path / "m2.dcm", "MONOCHROME2", arr)
-    write(tmp_path / "m1.dcm", "MONOCHROME1", arr)
-    m2, m1 = read_image(tmp_path / "m2.dcm"), read_image(tmp_path / "m1.dcm")
-    assert m2.shape == (1, 40, 48)
-    assert float(m2[0, 0, -1]) == pytest.approx(1.0)  # 12-bit maximum maps to 1
-    assert torch.allclose(m1, 1 - m2)
-    (tmp_path / "bad.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
-    with pytest.raises(ImageInputError, match=r"bad.dcm.*DICOM"):
-        read_image(tmp_path / "bad.dcm")
-    assert pydicom is not None
+def test_check_image_batch_takes_one_image():
+    one = torch.rand(1, 40, 50)
+    assert len(check_image_batch(one)) == 1
+    with pytest.raises(ImageInputError, match=r"wrong channel count"):
+        check_image_batch(torch.rand(3, 40, 40))
