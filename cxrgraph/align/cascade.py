@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cxrgraph.align.base import AlignmentLoss, AlignTargets
 from cxrgraph.align.grounding import located_at_routing_loss
 from cxrgraph.align.infonce import LogitScale, info_nce, node_info_nce
 from cxrgraph.nn.outputs import GraphEmbeddings
@@ -53,7 +54,7 @@ class CascadeOutput:
     text: GraphEmbeddings | None = None
 
 
-class CascadingAlignment(nn.Module):
+class CascadingAlignment(AlignmentLoss):
     r"""Cascading graph alignment of isomorphic image and report graphs.
 
     After CGA ("Advancing radiograph representation learning via cascading graph alignment for
@@ -196,6 +197,11 @@ class CascadingAlignment(nn.Module):
         return self.graph_norm(pooled)
 
     # ------------------------------------------------------------------ forward
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image, text, targets.located_at, epoch=epoch).loss
+
     def forward(
         self,
         image: GraphEmbeddings,

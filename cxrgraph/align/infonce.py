@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cxrgraph.align.base import AlignmentLoss, AlignTargets
+from cxrgraph.nn.outputs import GraphEmbeddings
+
 __all__ = ["LogitScale", "GlobalInfoNCELoss", "info_nce", "node_info_nce", "multi_positive_nce"]
 
 
@@ -119,7 +122,7 @@ def multi_positive_nce(logits: Tensor, positives: Tensor, row_valid: Tensor | No
     return per.sum() / has_pos.sum().clamp(min=1)
 
 
-class GlobalInfoNCELoss(nn.Module):
+class GlobalInfoNCELoss(AlignmentLoss):
     r"""Global image–report contrastive loss (ConVIRT, Zhang et al., MLHC 2022; CLIP, Radford et
     al., ICML 2021).
 
@@ -142,6 +145,11 @@ class GlobalInfoNCELoss(nn.Module):
     def __init__(self, init_temperature: float = 0.07, learnable_temperature: bool = True) -> None:
         super().__init__()
         self.logit_scale = LogitScale(init_temperature, learnable=learnable_temperature)
+
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image.summary, text.summary)
 
     def forward(self, image: Tensor, report: Tensor) -> Tensor:
         if image.dim() != 2 or image.shape != report.shape:

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cxrgraph.align.base import AlignmentLoss, AlignTargets
 from cxrgraph.align.infonce import LogitScale, node_info_nce
+from cxrgraph.nn.outputs import GraphEmbeddings
 
 __all__ = ["PathologyObservationExtractor", "PathologyAlignment", "PatchCorrelationLoss"]
 
@@ -55,7 +57,7 @@ class PathologyObservationExtractor(nn.Module):
         return self.norm2(h + self.ffn(h)), weights
 
 
-class PathologyAlignment(nn.Module):
+class PathologyAlignment(AlignmentLoss):
     r"""Pathology-level cross-modal alignment (PCMA of PLACE; Wang et al., "Improving Medical
     Visual Representation Learning with Pathological-level Cross-Modal Alignment and
     Correlation Exploration", 2025).
@@ -90,6 +92,11 @@ class PathologyAlignment(nn.Module):
         self.extractor = PathologyObservationExtractor(channels, num_pathologies, heads)
         self.logit_scale = LogitScale(init_temperature)
 
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image.tokens, text.finding, text.finding_mask)
+
     def forward(self, patches: Tensor, text_pathology: Tensor, mention_mask: Tensor | None = None) -> Tensor:
         if text_pathology.size(1) != self.extractor.num_pathologies or text_pathology.size(0) != patches.size(0):
             raise ValueError(
@@ -100,7 +107,7 @@ class PathologyAlignment(nn.Module):
         return node_info_nce(obs, text_pathology, mention_mask, self.logit_scale())
 
 
-class PatchCorrelationLoss(nn.Module):
+class PatchCorrelationLoss(AlignmentLoss):
     r"""Report-conditioned patch-correlation prediction (PLACE's correlation exploration proxy task).
 
     The model must tell which image patches are alike from what the report says. Patch
@@ -167,6 +174,11 @@ class PatchCorrelationLoss(nn.Module):
         """Correlation ``[B, P, P]`` of the patch tokens."""
         x = F.normalize(patches - patches.mean(1, keepdim=True), dim=-1)
         return x @ x.transpose(1, 2)
+
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image.tokens, text.tokens, text.token_mask)
 
     def forward(self, patches: Tensor, sentences: Tensor, sentence_mask: Tensor | None = None) -> Tensor:
         if patches.size(1) != self.num_patches:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from cxrgraph.align.base import AlignmentLoss, AlignTargets
 from cxrgraph.align.infonce import LogitScale, multi_positive_nce
+from cxrgraph.nn.outputs import GraphEmbeddings
 
 __all__ = ["RegionSentenceAlignment"]
 
 
-class RegionSentenceAlignment(nn.Module):
+class RegionSentenceAlignment(AlignmentLoss):
     r"""Align region features with the report sentences that describe them.
 
     After ASG's anatomical region–sentence alignment (Li et al., "Anatomical Structure-Guided
@@ -39,6 +41,11 @@ class RegionSentenceAlignment(nn.Module):
     def __init__(self, init_temperature: float = 0.07) -> None:
         super().__init__()
         self.logit_scale = LogitScale(init_temperature)
+
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image.anatomy, text.tokens, text.token_region_mask, text.token_mask, image.anatomy_mask)
 
     def forward(
         self,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from cxrgraph.align.base import AlignmentLoss, AlignTargets
 from cxrgraph.align.grounding import located_at_routing_loss
 from cxrgraph.align.infonce import LogitScale, info_nce
 from cxrgraph.nn.dense import triplet_multi_hot
+from cxrgraph.nn.outputs import GraphEmbeddings
 
 __all__ = ["ImageTagLoss", "SoftLabelContrastiveLoss", "existence_targets", "triplet_overlap"]
 
@@ -35,7 +37,7 @@ def existence_targets(
     return targets, valid
 
 
-class ImageTagLoss(nn.Module):
+class ImageTagLoss(AlignmentLoss):
     r"""Finding existence recognition from the image-tag decoder (ASG IERL, Li et al., MICCAI 2024).
 
     The report graph labels every finding node; the decoder's logits are trained with
@@ -74,6 +76,11 @@ class ImageTagLoss(nn.Module):
         self.location_weight = float(location_weight)
         self.register_buffer("pos_weight", pos_weight, persistent=False)
 
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image.finding_logits, targets.existence, image.edge_logits, targets.located_at, image.anatomy_mask)
+
     def forward(
         self,
         logits: Tensor,
@@ -109,7 +116,7 @@ def triplet_overlap(located_at: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1.0), torch.ones_like(inter))
 
 
-class SoftLabelContrastiveLoss(nn.Module):
+class SoftLabelContrastiveLoss(AlignmentLoss):
     r"""Image–report contrastive loss with soft targets from triplet overlap (ASG IERL).
 
     Two studies that share triplets are not treated as pure negatives: the target distribution
@@ -142,6 +149,11 @@ class SoftLabelContrastiveLoss(nn.Module):
         eye = torch.eye(overlap.size(0), device=overlap.device, dtype=overlap.dtype)
         mixed = (1.0 - self.alpha) * eye + self.alpha * overlap
         return mixed / mixed.sum(1, keepdim=True)
+
+    def align(
+        self, image: GraphEmbeddings, text: GraphEmbeddings, targets: AlignTargets, epoch: int | None = None
+    ) -> Tensor:
+        return self(image.summary, text.summary, targets.located_at)
 
     def forward(self, image: Tensor, report: Tensor, located_at: Tensor) -> Tensor:
         if image.shape != report.shape or located_at.size(0) != image.size(0):

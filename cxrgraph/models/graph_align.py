@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cxrgraph.align.base import AlignTargets
 from cxrgraph.graph.schema import ADJACENT_TO, ANATOMY, FINDING, LOCATED_AT, MODIFY, PART_OF, SUGGESTIVE_OF
 from cxrgraph.models.batch import AlignBatch, located_at_codes, report_text_inputs
 from cxrgraph.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
 from cxrgraph.models.config import GraphAlignConfig
+from cxrgraph.models.registry import class_path_of, import_object, is_class_spec, resolve_module
 from cxrgraph.models.text_cache import SentenceMemo
+from cxrgraph.nn.hyperbolic import HyperbolicGraphEncoder
 from cxrgraph.nn.outputs import GraphEmbeddings
 
 __all__ = ["GraphAlignModel", "GraphAlignOutput", "CONFIG_FILE", "WEIGHTS_FILE", "load_checkpoint"]
@@ -100,16 +104,28 @@ class GraphAlignModel(nn.Module):
           give ``[B, D]`` embeddings, :meth:`locate_findings` ``[B, K, R]`` region scores.
     """
 
-    def __init__(self, config: GraphAlignConfig | dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: GraphAlignConfig | dict[str, Any] | None = None,
+        graph_encoder: nn.Module | None = None,
+        losses: Mapping[str, nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         from cxrgraph.image.features import RegionFeatureExtractor
         from cxrgraph.nn import AttentionReadout, ImageGraphEncoder, TextGraphEncoder
         from cxrgraph.ontology import get_ontology
 
-        if config is None:
-            config = GraphAlignConfig()
-        elif isinstance(config, dict):
-            config = GraphAlignConfig.from_dict(config)
+        values = config.to_dict() if isinstance(config, GraphAlignConfig) else dict(config or {})
+        # module instances are recorded by class; init_args None: the config alone cannot rebuild them
+        if graph_encoder is not None:
+            values["graph_encoder"] = {"class_path": class_path_of(graph_encoder), "init_args": None}
+        if losses:
+            values["custom_losses"] = dict(values.get("custom_losses") or {})
+            values["loss_weights"] = dict(values.get("loss_weights") or {"global": 1.0})
+            for name, module in losses.items():
+                values["custom_losses"][name] = {"class_path": class_path_of(module), "init_args": None}
+                values["loss_weights"].setdefault(name, 1.0)
+        config = GraphAlignConfig.from_dict(values)
         self.config = config
         onto = get_ontology()
         self.num_regions = onto.num_regions
@@ -145,32 +161,14 @@ class GraphAlignModel(nn.Module):
         )
         self.text_readout = AttentionReadout(d, d, config.decoder_heads)
 
-        self.graph_encoder: nn.Module | None = None
-        if config.graph_encoder == "euclidean":
-            from cxrgraph.nn import HeteroGraphEncoder
-
-            self.graph_encoder = HeteroGraphEncoder(
-                d, d, d, num_layers=config.graph_layers, conv=config.graph_conv, dropout=config.dropout
-            )
-        elif config.graph_encoder == "hyperbolic":
-            from cxrgraph.nn import HyperbolicGraphEncoder
-
-            self.graph_encoder = HyperbolicGraphEncoder(
-                d,
-                d,
-                d,
-                num_layers=config.graph_layers,
-                c=config.curvature,
-                learn_curvature=config.learn_curvature,
-                dropout=config.dropout,
-            )
+        self.graph_encoder = self._build_graph_encoder(config, graph_encoder)
         if self.graph_encoder is not None:
             for key, ei in _ontology_anatomy_edges().items():
                 self.register_buffer(f"_edges_{key[1]}", ei, persistent=False)
         self._batched_edges: dict[tuple[int, str], dict[tuple[str, str, str], Tensor]] = {}
 
-        self.losses = nn.ModuleDict(self._build_losses(config))
-        self.weights = config.active_losses
+        self.losses = nn.ModuleDict(self._build_losses(config, losses or {}))
+        self.weights = {name: config.loss_weights.get(name, 1.0) for name in self.losses}
         self._sentence_cache: SentenceMemo | None = None
         if config.freeze_text:
             # a frozen transformer in eval mode is a pure function of the sentence: encode each once
@@ -186,34 +184,79 @@ class GraphAlignModel(nn.Module):
         return self
 
     # ------------------------------------------------------------------ construction
-    def _build_losses(self, config: GraphAlignConfig) -> dict[str, nn.Module]:
+    def _build_graph_encoder(self, config: GraphAlignConfig, instance: nn.Module | None) -> nn.Module | None:
+        from cxrgraph.nn import HeteroGraphEncoder, HyperbolicGraphEncoder
+
+        d = config.channels
+        if instance is not None:
+            return instance
+        if config.graph_encoder is None:
+            return None
+        conv: Any = config.graph_conv
+        if is_class_spec(conv):
+            conv_cls, conv_args = import_object(conv["class_path"]), dict(conv.get("init_args") or {})
+
+            def conv(channels: int, metadata: Any) -> nn.Module:
+                return conv_cls(channels, metadata, **conv_args)
+
+        choices = {
+            "euclidean": lambda: HeteroGraphEncoder(
+                d, d, d, num_layers=config.graph_layers, conv=conv, dropout=config.dropout
+            ),
+            "hyperbolic": lambda: HyperbolicGraphEncoder(
+                d,
+                d,
+                d,
+                num_layers=config.graph_layers,
+                c=config.curvature,
+                learn_curvature=config.learn_curvature,
+                dropout=config.dropout,
+            ),
+        }
+        spec = config.graph_encoder
+        if is_class_spec(spec) and spec.get("init_args", {}) is None:
+            raise ValueError(
+                f"graph_encoder: this model was built with a {spec['class_path']} instance; pass the instance "
+                "again (GraphAlignModel(config, graph_encoder=...), from_pretrained(path, graph_encoder=...))"
+            )
+        return resolve_module("graph_encoder", spec, choices)
+
+    def _build_losses(self, config: GraphAlignConfig, instances: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
         from cxrgraph import align
 
         t = config.init_temperature
         d = config.channels
+        choices: dict[str, Any] = {
+            "global": lambda: align.GlobalInfoNCELoss(t),
+            "cascade": lambda: align.CascadingAlignment(
+                d,
+                self.num_regions,
+                self.num_findings,
+                stage_weights=config.cascade_stage_weights,
+                curriculum=config.cascade_curriculum,
+                init_temperature=t,
+            ),
+            "region_sentence": lambda: align.RegionSentenceAlignment(t),
+            "image_tag": lambda: align.ImageTagLoss(),
+            "soft_label": lambda: align.SoftLabelContrastiveLoss(config.soft_label_alpha, t),
+            "pathology": lambda: align.PathologyAlignment(d, self.num_findings, config.decoder_heads, t),
+            "patch_correlation": lambda: align.PatchCorrelationLoss(d, self.num_patches, config.decoder_heads),
+        }
         out: dict[str, nn.Module] = {}
         for name in config.active_losses:
-            if name == "global":
-                out[name] = align.GlobalInfoNCELoss(t)
-            elif name == "cascade":
-                out[name] = align.CascadingAlignment(
-                    d,
-                    self.num_regions,
-                    self.num_findings,
-                    stage_weights=config.cascade_stage_weights,
-                    curriculum=config.cascade_curriculum,
-                    init_temperature=t,
+            spec = instances.get(name, config.custom_losses.get(name, name))
+            if is_class_spec(spec) and spec.get("init_args", {}) is None:
+                raise ValueError(
+                    f"loss {name!r}: this model was built with a {spec['class_path']} instance; pass the instance "
+                    f"again (losses={{{name!r}: ...}})"
                 )
-            elif name == "region_sentence":
-                out[name] = align.RegionSentenceAlignment(t)
-            elif name == "image_tag":
-                out[name] = align.ImageTagLoss()
-            elif name == "soft_label":
-                out[name] = align.SoftLabelContrastiveLoss(config.soft_label_alpha, t)
-            elif name == "pathology":
-                out[name] = align.PathologyAlignment(d, self.num_findings, config.decoder_heads, t)
-            elif name == "patch_correlation":
-                out[name] = align.PatchCorrelationLoss(d, self.num_patches, config.decoder_heads)
+            out[name] = resolve_module(f"loss {name!r}", spec, choices)
+        for name, module in out.items():
+            if not callable(getattr(module, "align", None)):
+                raise ValueError(
+                    f"loss {name!r}: {class_path_of(module)} has no align(image, text, targets, epoch) method; "
+                    "subclass cxrgraph.align.AlignmentLoss"
+                )
         return out
 
     def __repr__(self) -> str:
@@ -340,11 +383,18 @@ class GraphAlignModel(nn.Module):
         edges[SUGGESTIVE_OF] = suggestive if suggestive is not None else empty
         edges[MODIFY] = empty
         attrs = {LOCATED_AT: located_attr}
-        if self.config.graph_encoder == "hyperbolic":
+        if isinstance(self.graph_encoder, HyperbolicGraphEncoder):
             # losses and heads are Euclidean: read the ball through the tangent space at the origin
             out = self.graph_encoder.forward_hetero(x_dict, edges, attrs, tangent=True)
         else:
             out = self.graph_encoder(x_dict, edges, attrs)
+            for t, n in ((ANATOMY, num_b * num_r), (FINDING, num_b * num_k)):
+                got = out.get(t) if isinstance(out, Mapping) else None
+                if got is None or tuple(got.shape) != (n, d):
+                    raise ValueError(
+                        f"graph_encoder {class_path_of(self.graph_encoder)}: expected {{{t!r}: [{n}, {d}]}} from "
+                        f"gnn(x_dict, edge_index_dict, edge_attr_dict), got {None if got is None else list(got.shape)}"
+                    )
         anatomy = emb.anatomy + out[ANATOMY].view(num_b, num_r, d)
         finding = emb.finding + out[FINDING].view(num_b, num_k, d)
         return emb.replace(anatomy=anatomy, finding=finding)
@@ -371,24 +421,8 @@ class GraphAlignModel(nn.Module):
         if len(batch) < 2:
             raise ValueError(f"batch: contrastive losses need at least 2 studies, got {len(batch)}")
         img, txt = self.encode_batch(batch)
-        located = batch.located_at.to(img.anatomy.device)
-        existence = batch.existence.to(img.anatomy.device)
-        losses: dict[str, Tensor] = {}
-        for name, loss in self.losses.items():
-            if name == "global":
-                losses[name] = loss(img.summary, txt.summary)
-            elif name == "cascade":
-                losses[name] = loss(img, txt, located, epoch=epoch).loss
-            elif name == "region_sentence":
-                losses[name] = loss(img.anatomy, txt.tokens, txt.token_region_mask, txt.token_mask, img.anatomy_mask)
-            elif name == "image_tag":
-                losses[name] = loss(img.finding_logits, existence, img.edge_logits, located, img.anatomy_mask)
-            elif name == "soft_label":
-                losses[name] = loss(img.summary, txt.summary, located)
-            elif name == "pathology":
-                losses[name] = loss(img.tokens, txt.finding, txt.finding_mask)
-            elif name == "patch_correlation":
-                losses[name] = loss(img.tokens, txt.tokens, txt.token_mask)
+        targets = AlignTargets(batch.existence.to(img.anatomy.device), batch.located_at.to(img.anatomy.device))
+        losses = {name: loss.align(img, txt, targets, epoch=epoch) for name, loss in self.losses.items()}
         total = sum(
             (self.weights[k] * v.float() for k, v in losses.items()),
             start=img.summary.new_zeros((), dtype=torch.float32),
@@ -438,11 +472,24 @@ class GraphAlignModel(nn.Module):
         return save_checkpoint(self, self.config, path)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> GraphAlignModel:
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        map_location: str | torch.device = "cpu",
+        graph_encoder: nn.Module | None = None,
+        losses: Mapping[str, nn.Module] | None = None,
+    ) -> GraphAlignModel:
         """Load a model saved by :meth:`save_pretrained`, or a Lightning checkpoint of
-        :class:`~cxrgraph.train.GraphAlignPretrainer` (``.ckpt``), with ``weights_only=True``."""
+        :class:`~cxrgraph.train.GraphAlignPretrainer` (``.ckpt``), with ``weights_only=True``.
+
+        A model built with module instances (not names or ``class_path`` specs) needs the same
+        instances again: its weights are in the checkpoint, its constructor arguments are not.
+        """
         config, state = load_checkpoint(path, map_location)
-        model = cls(config)
+        try:
+            model = cls(config, graph_encoder=graph_encoder, losses=losses)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv, HeteroConv, HGTConv
 from torch_geometric.typing import EdgeType, Metadata, NodeType
@@ -74,7 +76,10 @@ class HeteroGraphEncoder(nn.Module):
         hidden_channels: Hidden size (divisible by ``heads``).
         out_channels: Output size.
         num_layers: Message-passing layers.
-        conv: ``"rgcn"``, ``"hgt"`` or ``"gat"``.
+        conv: ``"rgcn"``, ``"hgt"``, ``"gat"``, or your own: a callable (e.g. a class) called
+            once per layer as ``conv(hidden_channels, metadata)`` that returns a heterogeneous
+            convolution, a module called as ``layer(x_dict, edge_index_dict)`` that returns
+            ``{node_type: [N_t, hidden_channels]}`` (PyG's ``HeteroConv`` of any layers fits).
         heads: Attention heads.
         metadata: Node and edge types (default: :func:`clinical_metadata`).
         dropout: Dropout on hidden features.
@@ -93,15 +98,17 @@ class HeteroGraphEncoder(nn.Module):
         hidden_channels: int,
         out_channels: int,
         num_layers: int = 2,
-        conv: str = "rgcn",
+        conv: str | Callable[[int, Metadata], nn.Module] = "rgcn",
         heads: int = 4,
         metadata: Metadata | None = None,
         dropout: float = 0.0,
         edge_attr_types: tuple[EdgeType, ...] = (LOCATED_AT,),
     ) -> None:
         super().__init__()
-        if conv not in ("rgcn", "hgt", "gat"):
-            raise ValueError(f"conv: expected 'rgcn', 'hgt' or 'gat', got {conv!r}")
+        if isinstance(conv, str) and conv not in ("rgcn", "hgt", "gat"):
+            raise ValueError(f"cannot resolve conv {conv!r}; choices are ['rgcn', 'hgt', 'gat'] or a callable")
+        if not isinstance(conv, str) and not callable(conv):
+            raise ValueError(f"cannot resolve conv {conv!r}; choices are ['rgcn', 'hgt', 'gat'] or a callable")
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels: {hidden_channels} is not divisible by heads={heads}")
         self.metadata = metadata if metadata is not None else clinical_metadata()
@@ -121,7 +128,11 @@ class HeteroGraphEncoder(nn.Module):
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for _ in range(num_layers):
-            if conv == "rgcn":
+            if not isinstance(conv, str):
+                layer = conv(hidden_channels, self.metadata)
+                if not isinstance(layer, nn.Module):
+                    raise ValueError(f"conv: {conv!r} returned {type(layer).__name__}, not an nn.Module")
+            elif conv == "rgcn":
                 layer = RelationalGraphConv(hidden_channels, hidden_channels, self.metadata)
             elif conv == "hgt":
                 layer = HGTConv(hidden_channels, hidden_channels, self.metadata, heads=heads)
@@ -150,7 +161,8 @@ class HeteroGraphEncoder(nn.Module):
         for lin in (*self.lin_in.values(), *self.lin_out.values()):
             lin.reset_parameters()
         for conv in self.convs:
-            conv.reset_parameters()
+            if hasattr(conv, "reset_parameters"):
+                conv.reset_parameters()
         for norms in self.norms:
             for norm in norms.values():
                 norm.reset_parameters()
@@ -162,8 +174,13 @@ class HeteroGraphEncoder(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
-            f"num_layers={self.num_layers}, conv={self.conv!r}, heads={self.heads})"
+            f"num_layers={self.num_layers}, conv={self._conv_name()!r}, heads={self.heads})"
         )
+
+    def _conv_name(self) -> str:
+        if isinstance(self.conv, str):
+            return self.conv
+        return getattr(self.conv, "__qualname__", type(self.conv).__qualname__)
 
     def forward(
         self,

@@ -21,8 +21,8 @@ class GraphAlignPretrainer(L.LightningModule):
 
     The losses and their weights come from ``model_config["loss_weights"]`` (see
     :class:`~cxrgraph.models.GraphAlignConfig`). The optimiser is AdamW, or
-    :class:`geoopt.optim.RiemannianAdam` when the model has a hyperbolic graph encoder (its
-    manifold parameters then stay on the ball); the text transformer gets its own learning rate.
+    :class:`geoopt.optim.RiemannianAdam` when the model has manifold parameters (a hyperbolic
+    graph encoder's biases then stay on the ball); the text transformer gets its own learning rate.
     Linear warm-up then cosine decay over the run's optimiser steps. Validation logs the loss
     and image→report recall@1/5 over the whole validation split (gathered across ranks).
 
@@ -34,6 +34,8 @@ class GraphAlignPretrainer(L.LightningModule):
         warmup_steps: Linear warm-up steps (an int, or a fraction of the run if < 1).
         min_lr_ratio: Final learning rate of the cosine, as a fraction of the peak.
         scheduler: ``"cosine"`` or ``"constant"`` (after the warm-up).
+        model: A :class:`~cxrgraph.models.GraphAlignModel` built already (e.g. with your own graph
+            encoder or loss instances); ``model_config`` is then taken from it.
     """
 
     def __init__(
@@ -45,11 +47,14 @@ class GraphAlignPretrainer(L.LightningModule):
         warmup_steps: float = 0,
         min_lr_ratio: float = 0.0,
         scheduler: str = "cosine",
+        model: GraphAlignModel | None = None,
     ) -> None:
         super().__init__()
         if scheduler not in ("cosine", "constant"):
             raise ValueError(f"scheduler: expected 'cosine' or 'constant', got {scheduler!r}")
-        config = GraphAlignConfig.from_dict(model_config or {})
+        if model is not None and model_config is not None:
+            raise ValueError("give model_config or model, not both (a built model carries its config)")
+        config = model.config if model is not None else GraphAlignConfig.from_dict(model_config or {})
         # plain values only: the checkpoint must load with torch.load(weights_only=True)
         self.save_hyperparameters(
             {
@@ -62,7 +67,7 @@ class GraphAlignPretrainer(L.LightningModule):
                 "scheduler": scheduler,
             }
         )
-        self.model = GraphAlignModel(config)
+        self.model = model if model is not None else GraphAlignModel(config)
         self._val_img: list[Tensor] = []
         self._val_txt: list[Tensor] = []
 
@@ -82,8 +87,9 @@ class GraphAlignPretrainer(L.LightningModule):
         self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
         for name, value in out.losses.items():
             self.log(f"train/{name}", value.detach().float(), batch_size=n)
-        if self.config.graph_encoder == "hyperbolic":
-            self.log("train/curvature", self.model.graph_encoder.curvature.detach(), batch_size=n)
+        curvature = getattr(self.model.graph_encoder, "curvature", None)
+        if isinstance(curvature, Tensor):
+            self.log("train/curvature", curvature.detach(), batch_size=n)
         return out.loss
 
     def validation_step(self, batch: AlignBatch | None, batch_idx: int) -> None:
@@ -171,7 +177,8 @@ class GraphAlignPretrainer(L.LightningModule):
             key = ("text_" if text else "") + ("no_decay" if plain else "decay")
             groups[key]["params"].append(p)
         param_groups = [dict(g, name=k) for k, g in groups.items() if g["params"]]
-        if self.config.graph_encoder == "hyperbolic":
+        if groups["manifold"]["params"]:
+            # manifold parameters (hyperbolic biases) must stay on their manifold after each step
             from geoopt.optim import RiemannianAdam
 
             optimizer = RiemannianAdam(param_groups, lr=hp["lr"])
