@@ -15,6 +15,7 @@ Rules (in one location clause, cut at ";", "but", "however", "although", "wherea
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -130,7 +131,11 @@ def _region_groups(
 
 
 def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attachment]:
-    """Locate every finding mention of one sentence (mentions left to right)."""
+    """Locate every finding mention of one sentence (mentions left to right).
+
+    Linear in the number of mentions (up to a logarithm): mentions are put into their location
+    clause in one pass and each region group finds its nearest finding by bisection.
+    """
     findings = [m for m in mentions if m.kind == FINDING]
     if not findings:
         return []
@@ -138,18 +143,23 @@ def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attac
     cuts = [0] + [m.start() for m in _LOC_CLAUSE.finditer(sentence)] + [len(sentence) + 1]
     result = {id(f): Attachment(f, []) for f in findings}
     sides_for: dict[int, list[tuple[str, ...]]] = {}
-    for c0, c1 in pairwise(cuts):
-        f_in = [f for f in findings if c0 <= f.start < c1]
-        locs = [m for m in mentions if m.kind != FINDING and c0 <= m.start < c1]
-        if not f_in or not locs:
-            continue
-        for g0, g1, value in _region_groups(locs, sentence, lk):
+    # clause k holds the mentions with cuts[k] <= start < cuts[k + 1]
+    f_by: dict[int, list[Mention]] = {}
+    locs_by: dict[int, list[Mention]] = {}
+    for m in mentions:
+        k = bisect_right(cuts, m.start) - 1
+        if k < len(cuts) - 1:
+            (f_by if m.kind == FINDING else locs_by).setdefault(k, []).append(m)
+    for k in sorted(f_by.keys() & locs_by.keys()):
+        f_in = f_by[k]
+        lateral_fit = [f for f in f_in if lk.lateral_finding[f.value]]
+        nearest = {False: _Nearest(f_in), True: _Nearest(lateral_fit)}
+        for g0, g1, value in _region_groups(locs_by[k], sentence, lk):
             # a lung region does not locate a finding of the midline (heart, spine, aorta...)
             lateral = isinstance(value, tuple) or any(lk.laterality[r] in ("left", "right") for r in value)
-            fit = [f for f in f_in if not lateral or lk.lateral_finding[f.value]]
-            if not fit:
+            best = nearest[lateral].best(g0, g1)
+            if best is None:
                 continue
-            best = min(fit, key=lambda f: (_gap(f, g0, g1), 0 if f.start >= g1 else 1))
             if isinstance(value, tuple):
                 sides_for.setdefault(id(best), []).append(value)
             else:
@@ -180,6 +190,32 @@ def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attac
     return out
 
 
+class _Nearest:
+    """The finding nearest to a span, among findings given left to right.
+
+    Nearest by character gap; on a tie the finding after the span wins, then the earlier one
+    (the order ``min`` over the list would give). Mentions do not overlap, so starts and ends
+    both increase and the candidates are the last finding before the span, the findings that
+    overlap it and the first one after it.
+    """
+
+    def __init__(self, findings: list[Mention]) -> None:
+        self.findings = findings
+        self.starts = [f.start for f in findings]
+        self.ends = [f.end for f in findings]
+        self.sorted = all(a < b for a, b in pairwise(self.ends)) and all(a <= b for a, b in pairwise(self.starts))
+
+    def best(self, g0: int, g1: int) -> Mention | None:
+        fs = self.findings
+        if not fs:
+            return None
+        if self.sorted:
+            lo = max(0, bisect_right(self.ends, g0) - 1)  # last finding ending at or before g0
+            hi = min(len(fs), bisect_left(self.starts, g1) + 1)  # first finding starting at or after g1
+            fs = fs[lo:hi]
+        return min(fs, key=lambda f: (_gap(f, g0, g1), 0 if f.start >= g1 else 1))
+
+
 def _gap(f: Mention, g0: int, g1: int) -> int:
     if g1 <= f.start:
         return f.start - g1
@@ -189,13 +225,49 @@ def _gap(f: Mention, g0: int, g1: int) -> int:
 
 
 def suggestive_pairs(sentence: str, findings: list[Mention]) -> list[tuple[int, int]]:
-    """``(i, j)`` positions in ``findings`` where mention i is said to suggest mention j."""
+    """``(i, j)`` positions in ``findings`` where mention i is said to suggest mention j.
+
+    Mention j is suggested by the nearest mention i before it such that a suggestion cue
+    ("may represent", "consistent with"...) lies between them and no clause break does. Linear
+    in the sentence length: the cues and breaks are found in one scan each and every mention
+    looks up the last of them before it.
+    """
+    if len(findings) < 2:
+        return []
+    cues = [m.span() for m in _SUGGEST.finditer(sentence)]
+    if not cues:
+        return []
+    breaks = [m.span() for m in _LOC_CLAUSE.finditer(sentence)]
+    cue_ends = [e for _s, e in cues]
+    break_ends = [e for _s, e in breaks]
+    ends = [f.end for f in findings]
+    if not all(a < b for a, b in pairwise(ends)):
+        return _suggestive_pairs_unsorted(findings, cues, breaks)
+    pairs = []
+    for j in range(1, len(findings)):
+        b_start = findings[j].start
+        k = bisect_right(cue_ends, b_start) - 1
+        if k < 0:
+            continue
+        last_cue = cues[k][0]  # latest start of a cue that ends before mention j
+        k = bisect_right(break_ends, b_start) - 1
+        last_break = breaks[k][0] if k >= 0 else -1
+        # the nearest mention i < j ending at or before the cue, and after the last break
+        i = min(j, bisect_right(ends, last_cue)) - 1
+        if i >= 0 and ends[i] > last_break:
+            pairs.append((i, j))
+    return pairs
+
+
+def _suggestive_pairs_unsorted(
+    findings: list[Mention], cues: list[tuple[int, int]], breaks: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """:func:`suggestive_pairs` for mentions whose ends do not increase (never made by the matcher)."""
     pairs = []
     for j, b in enumerate(findings):
         for i in range(j - 1, -1, -1):
-            a = findings[i]
-            between = sentence[a.end : b.start]
-            if _SUGGEST.search(between) and not _LOC_CLAUSE.search(between):
+            a0, b0 = findings[i].end, b.start
+            if any(a0 <= s and e <= b0 for s, e in cues) and not any(a0 <= s and e <= b0 for s, e in breaks):
                 pairs.append((i, j))
                 break
     return pairs
