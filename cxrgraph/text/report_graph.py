@@ -145,7 +145,9 @@ class ReportGraph(ClinicalGraph):
     @property
     def triplets(self) -> ReportTriplets:  # type: ignore[override]
         """Triplets with sentence index and character span (callable: merged edges)."""
-        return ReportTriplets(list(self._parsed("report_triplets") or []), self)
+        items = self._parsed("report_triplets") or []
+        # plain tuples: a graph read back from a cache written before named tuples were kept
+        return ReportTriplets([t if isinstance(t, ReportTriplet) else ReportTriplet(*t) for t in items], self)
 
     @classmethod
     def build(

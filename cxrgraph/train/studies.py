@@ -196,10 +196,10 @@ def phantom_samples(
 def _cache_ready(cache: Any, source_key: str) -> bool:
     from cxrgraph.datasets.errors import StaleCacheError
 
-    m = cache._read_manifest()
-    if m is None or not m.get("complete") or m.get("source_key") != source_key:
-        return False
     try:
+        m = cache._read_manifest()  # a damaged manifest is a stale one: rebuilt below
+        if m is None or not m.get("complete") or m.get("source_key") != source_key:
+            return False
         cache.check(m)
     except StaleCacheError as err:
         log.info("rebuilding the phantom report cache: %s", err)
