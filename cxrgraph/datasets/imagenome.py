@@ -10,8 +10,13 @@ Layout (see the data set's documentation)::
     <root>/gold_dataset/gold_object_attribute_with_coordinates.txt
 
 Known quirks handled: negative or out-of-image boxes are clipped, zero-area boxes mean the
-region is absent, region names outside the fixed 29 are kept aside (``extra_regions``) instead
-of failing, comparisons may hold several values, gold image ids carry a ``.dcm`` suffix.
+region is absent (boxes are read by :mod:`cxrgraph.datasets.boxes`, the reader the image side
+uses too), region names outside the fixed 29 are kept aside (``extra_regions``) instead of
+failing, comparisons may hold several values, gold image ids carry a ``.dcm`` suffix.
+
+Nothing is lost silently: a scene graph file that is empty, truncated, not UTF-8 or not a scene
+graph, and an image of the split that has no scene graph, are recorded in the data set's
+``failures`` (with the file and the reason) and the rest is read.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +36,7 @@ from typing import Any
 import torch
 
 from cxrgraph.datasets.base import CachedGraphDataset
+from cxrgraph.datasets.boxes import imagenome_box, scene_graph_boxes
 from cxrgraph.datasets.errors import DatasetFormatError, DatasetNotFoundError
 from cxrgraph.datasets.io_utils import read_csv_rows
 from cxrgraph.graph import UNLABELLED, ClinicalGraph, Triplet
@@ -85,6 +93,7 @@ class SceneGraph:
     extra_regions: list[str] = field(default_factory=list)
     unknown_attributes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    unreadable_boxes: list[str] = field(default_factory=list)
 
     def to_graph(self) -> ClinicalGraph:
         """The scene graph as a :class:`ClinicalGraph` (boxes, presence, located_at triplets)."""
@@ -121,31 +130,6 @@ def comparison_progression(comparisons: Sequence[Comparison]) -> torch.Tensor:
     return out
 
 
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _normalised_box(row: Mapping[str, Any]) -> torch.Tensor:
-    """A box as normalised xyxy, clipped to the image (NaN when it cannot be read).
-
-    The 224 x 224 coordinates (``x1..y2``) are used: they are normalised by construction. The
-    ``original_*`` pixel coordinates need the image size, which the files do not hold reliably
-    (``original_width`` / ``original_height`` are box sizes, like ``width`` / ``height``), so they
-    are used only when the 224 coordinates are missing and the size fields cannot be box sizes.
-    """
-    xyxy = [_float(row.get(k)) for k in ("x1", "y1", "x2", "y2")]
-    if not any(math.isnan(v) for v in xyxy):
-        return torch.tensor([v / 224.0 for v in xyxy]).clamp(0.0, 1.0)
-    orig = [_float(row.get(k)) for k in ("original_x1", "original_y1", "original_x2", "original_y2")]
-    width, height = _float(row.get("original_width")), _float(row.get("original_height"))
-    if width > orig[2] and height > orig[3]:
-        return torch.tensor([orig[0] / width, orig[1] / height, orig[2] / width, orig[3] / height]).clamp(0.0, 1.0)
-    return torch.full((4,), math.nan)
-
-
 def _parse_datetime(value: Any) -> datetime | None:
     if not value:
         return None
@@ -176,27 +160,20 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         DatasetFormatError: A required key is missing or has the wrong type.
     """
     onto = get_ontology()
+    if not isinstance(doc, Mapping):
+        raise DatasetFormatError(source, f"a scene graph must be a JSON object, got {type(doc).__name__}")
     for key in ("image_id", "objects"):
         if key not in doc:
             raise DatasetFormatError(source, f"scene graph has no {key!r} key")
-    num_r = onto.num_regions
-    boxes = torch.full((num_r, 4), math.nan)
     extra: list[str] = []
-    for obj in doc.get("objects") or []:
-        name = normalize_term(obj.get("bbox_name", ""))
-        if not onto.has_region(name) or onto.region(name).name != name:
-            extra.append(name)
-            continue
-        box = _normalised_box(obj)
-        if torch.isnan(box).any() or box[2] <= box[0] or box[3] <= box[1]:
-            continue  # zero-area (or unreadable) box: the region is absent
-        boxes[onto.region_index(name)] = box
+    unreadable: list[str] = []
+    boxes = scene_graph_boxes(doc, source, unreadable=unreadable, extra=extra)
     present = torch.isfinite(boxes).all(dim=1)
 
     triplets: list[Triplet] = []
     phrases: dict[str, list[str]] = {}
     unknown: list[str] = []
-    for entry in doc.get("attributes") or []:
+    for entry in _entries(doc, "attributes", source):
         region = normalize_term(entry.get("bbox_name", ""))
         if not onto.has_region(region) or onto.region(region).name != region:
             if region not in extra:
@@ -206,6 +183,12 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         per_phrase = entry.get("attributes") or []
         sev_cues = entry.get("severity_cues") or []
         tmp_cues = entry.get("temporal_cues") or []
+        if not all(isinstance(v, list) for v in (per_phrase, sev_cues, tmp_cues)) or not all(
+            isinstance(a, list) for a in per_phrase
+        ):
+            raise DatasetFormatError(
+                source, f"attributes of region {region!r} must be lists (one list per phrase), got {per_phrase!r:.60}"
+            )
         for i, attrs in enumerate(per_phrase):
             severity = _first_cue(sev_cues[i] if i < len(sev_cues) else [], onto.severity_cues, "unspecified")
             change = _first_cue(tmp_cues[i] if i < len(tmp_cues) else [], onto.change_cues, "unspecified")
@@ -225,7 +208,7 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
                 triplets.append(Triplet(region, mapped[0], existence, severity, change))
 
     comparisons: list[Comparison] = []
-    for rel in doc.get("relationships") or []:
+    for rel in _entries(doc, "relationships", source):
         region = normalize_term(rel.get("bbox_name", ""))
         if not onto.has_region(region) or onto.region(region).name != region:
             continue
@@ -256,7 +239,21 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         extra_regions=sorted(set(extra)),
         unknown_attributes=unknown,
         meta={k: doc.get(k) for k in ("gender", "age_decile", "reason_for_exam") if k in doc},
+        unreadable_boxes=unreadable,
     )
+
+
+def _entries(doc: Mapping[str, Any], key: str, source: str) -> list[Mapping[str, Any]]:
+    """``doc[key]`` checked to be a list of objects."""
+    entries = doc.get(key) or []
+    if not isinstance(entries, list):
+        raise DatasetFormatError(source, f"{key!r} must be a list, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise DatasetFormatError(
+                source, f"{key}[{i}] must be an object, got {type(entry).__name__} ({entry!r:.40})"
+            )
+    return entries
 
 
 def _first_cue(cues: Sequence[str], table: Mapping[str, Sequence[str]], default: str) -> str:
@@ -286,29 +283,102 @@ def _scene_graph_source(root: Path) -> Path:
     )
 
 
-def iter_scene_graphs(root: str | Path, image_ids: Sequence[str] | None = None) -> Iterator[tuple[str, dict]]:
-    """Yield ``(image_id, decoded JSON)`` from the zip or the extracted folder."""
+def scene_graph_index(root: str | Path) -> tuple[Path, dict[str, str]]:
+    """Where the scene graphs are and ``image_id -> entry`` (a zip member name or a file path)."""
     source = _scene_graph_source(Path(root))
-    wanted = None if image_ids is None else set(image_ids)
     if source.suffix == ".zip":
-        with zipfile.ZipFile(source) as zf:
-            for name in sorted(zf.namelist()):
-                if not name.endswith(_SCENE_SUFFIX):
-                    continue
-                image_id = Path(name).name[: -len(_SCENE_SUFFIX)]
-                if wanted is None or image_id in wanted:
-                    yield image_id, json.loads(zf.read(name).decode("utf-8"))
+        try:
+            with zipfile.ZipFile(source) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise DatasetFormatError(source, f"not a readable zip archive ({err})") from err
+        index = {Path(n).name[: -len(_SCENE_SUFFIX)]: n for n in names if n.endswith(_SCENE_SUFFIX)}
     else:
-        for path in sorted(source.glob(f"*{_SCENE_SUFFIX}")):
-            image_id = path.name[: -len(_SCENE_SUFFIX)]
-            if wanted is None or image_id in wanted:
-                yield image_id, json.loads(path.read_text(encoding="utf-8"))
+        index = {p.name[: -len(_SCENE_SUFFIX)]: str(p) for p in source.glob(f"*{_SCENE_SUFFIX}")}
+    return source, dict(sorted(index.items(), key=lambda kv: kv[0] + _SCENE_SUFFIX))
+
+
+def read_scene_graph(source: Path, entry: str, archive: zipfile.ZipFile | None = None) -> dict:
+    """Decode one scene graph file (``entry`` from :func:`scene_graph_index`).
+
+    Raises:
+        DatasetFormatError: The file is empty, truncated, not UTF-8 or not JSON (names the file).
+    """
+    where = f"{source}:{entry}" if source.suffix == ".zip" else entry
+    try:
+        if source.suffix == ".zip":
+            if archive is not None:
+                data = archive.read(entry)
+            else:
+                with zipfile.ZipFile(source) as zf:
+                    data = zf.read(entry)
+        else:
+            data = Path(entry).read_bytes()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as err:
+        raise DatasetFormatError(where, f"unreadable scene graph ({err})") from err
+    if not data.strip():
+        raise DatasetFormatError(where, "empty scene graph file")
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(where, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(where, f"not valid JSON, truncated? ({err})") from err
+
+
+def iter_scene_graphs(
+    root: str | Path, image_ids: Sequence[str] | None = None, errors: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, dict]]:
+    """Yield ``(image_id, decoded JSON)`` from the zip or the extracted folder.
+
+    Args:
+        root: Folder holding ``silver_dataset/``.
+        image_ids: Only these images (default: all).
+        errors: Receives ``(image_id, reason)`` of files that cannot be read, which are then
+            skipped; without it such a file raises :class:`DatasetFormatError`.
+    """
+    source, index = scene_graph_index(root)
+    wanted = None if image_ids is None else set(image_ids)
+    archive = zipfile.ZipFile(source) if source.suffix == ".zip" else None
+    try:
+        for image_id, entry in index.items():
+            if wanted is not None and image_id not in wanted:
+                continue
+            try:
+                doc = read_scene_graph(source, entry, archive)
+            except DatasetFormatError as err:
+                if errors is None:
+                    raise
+                log.warning("skipped %s", err)
+                errors.append((image_id, str(err)))
+                continue
+            yield image_id, doc
+    finally:
+        if archive is not None:
+            archive.close()
+
+
+_SPLITS = {
+    "train": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validate": "valid",
+    "validation": "valid",
+    "test": "test",
+}
 
 
 def read_split(root: str | Path, split: str) -> list[dict[str, str]]:
-    """Rows of ``silver_dataset/splits/<split>.csv`` (subject_id, study_id, dicom_id, path, ViewPosition)."""
-    names = {"val": "valid", "validate": "valid", "validation": "valid"}
-    split = names.get(split, split)
+    """Rows of ``silver_dataset/splits/<split>.csv`` (subject_id, study_id, dicom_id, path, ViewPosition).
+
+    Raises:
+        ValueError: ``split`` is not train, valid (val, validate) or test.
+        DatasetNotFoundError: The split file is missing.
+    """
+    key = str(split).strip().lower()
+    if key not in _SPLITS:
+        raise ValueError(f"unknown Chest ImaGenome split {split!r}: choose 'train', 'valid' ('val') or 'test'")
+    split = _SPLITS[key]
     path = Path(root) / "silver_dataset" / "splits" / f"{split}.csv"
     if not path.is_file():
         raise DatasetNotFoundError("Chest ImaGenome", f"the {split!r} split file", [path], _HOW_TO_GET)
@@ -338,8 +408,8 @@ def read_gold_bboxes(path: str | Path) -> dict[str, torch.Tensor]:
         boxes = out.setdefault(image_id, torch.full((onto.num_regions, 4), math.nan))
         if not onto.has_region(name) or onto.region(name).name != name:
             continue
-        box = _normalised_box(row)
-        if not torch.isnan(box).any() and box[2] > box[0] and box[3] > box[1]:
+        box = imagenome_box(row)
+        if box is not None and box[2] > box[0] and box[3] > box[1]:
             boxes[onto.region_index(name)] = box
     return out
 
@@ -424,6 +494,7 @@ class ChestImaGenome(CachedGraphDataset):
 
     def __init__(self, root: str | Path, split: str | None = "train", exclude_gold: bool = True, **kwargs: Any):
         self.exclude_gold = exclude_gold
+        self._archive: zipfile.ZipFile | None = None
         super().__init__(root, split=split, **kwargs)
 
     def check_raw(self, root: Path) -> None:
@@ -431,21 +502,58 @@ class ChestImaGenome(CachedGraphDataset):
         if self.split is not None:
             read_split(root, self.split)
 
-    def items(self) -> tuple[list[tuple[str, dict]], list[str]]:
-        wanted = None
-        if self.split is not None:
-            wanted = [_strip_dcm(r["dicom_id"]) for r in read_split(self.root, self.split)]
-            if self.exclude_gold and self.split == "train":
+    def items(self) -> tuple[list[tuple[str, Path, str | None]], list[str]]:
+        """One item per image: every scene graph, or every image of the split (an image the
+        split lists without a scene graph is an item too, recorded as a failure)."""
+        source, index = scene_graph_index(self.root)
+        if self.split is None:
+            wanted = list(index)
+        else:
+            wanted = list(dict.fromkeys(_strip_dcm(r["dicom_id"]) for r in read_split(self.root, self.split)))
+            if self.exclude_gold and _SPLITS[str(self.split).strip().lower()] == "train":
                 avoid = read_images_to_avoid(self.root)
                 wanted = [w for w in wanted if w not in avoid]
-        docs = list(iter_scene_graphs(self.root, wanted))
-        return docs, [image_id for image_id, _ in docs]
+            wanted.sort(key=lambda w: w + _SCENE_SUFFIX)
+        return [(w, source, index.get(w)) for w in wanted], wanted
 
-    def convert(self, item: tuple[str, dict]) -> ClinicalGraph:
-        image_id, doc = item
+    def fingerprints(self, items: Sequence[tuple[str, Path, str | None]]) -> list[str]:
+        """Size and CRC (zip) or size and modification time (folder) of each scene graph file."""
+        if not items:
+            return []
+        source = items[0][1]
+        if source.suffix == ".zip":
+            with zipfile.ZipFile(source) as zf:
+                infos = {i.filename: f"{i.file_size}:{i.CRC}" for i in zf.infolist()}
+            return [infos.get(entry, "missing") if entry else "missing" for _w, _s, entry in items]
+        out = []
+        for _w, _s, entry in items:
+            try:
+                st = os.stat(entry) if entry else None
+            except OSError:
+                st = None
+            out.append(f"{st.st_size}:{st.st_mtime_ns}" if st is not None else "missing")
+        return out
+
+    def convert(self, item: tuple[str, Path, str | None]) -> ClinicalGraph:
+        image_id, source, entry = item
+        if entry is None:
+            raise DatasetFormatError(
+                source, f"no scene graph {image_id}{_SCENE_SUFFIX} for image {image_id} of the {self.split!r} split"
+            )
+        if source.suffix == ".zip" and self._archive is None:
+            self._archive = zipfile.ZipFile(source)  # one open archive for the whole build
+        doc = read_scene_graph(source, entry, self._archive)
         sg = parse_scene_graph(doc, source=f"{image_id}{_SCENE_SUFFIX}")
         graph = sg.to_graph()
         graph.progression = sg.progression().unsqueeze(0)  # [1, 29]: batches stack to [B, 29]
         graph.previous_image_id = sg.comparisons[0].previous_image_id if sg.comparisons else ""
         graph.study_datetime = sg.study_datetime.isoformat() if sg.study_datetime else ""
         return graph
+
+    def process(self) -> None:
+        try:
+            super().process()
+        finally:
+            if self._archive is not None:
+                self._archive.close()
+                self._archive = None
