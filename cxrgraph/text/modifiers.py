@@ -14,6 +14,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
+from operator import itemgetter
 
 from cxrgraph.ontology import Ontology, get_ontology
 from cxrgraph.text.mentions import trie_regex
@@ -439,31 +440,26 @@ class ModifierFinder:
         trig = self.triggers(sentence, lower) if triggers is None else triggers
         if blocked and trig:
             trig = _unblocked(trig, blocked)
-        trig_starts = [t[0] for t in trig]
         sev_hits = [(m.start(), m.end(), _words(m.group())) for m in regexes["severity"].finditer(text)]
         ch_hits = [(m.start(), m.end(), _words(m.group())) for m in regexes["change"].finditer(text)]
-        sev_ends = [h[1] for h in sev_hits]
-        ch_starts = [h[0] for h in ch_hits]
-        ch_ends = [h[1] for h in ch_hits]
-        clause_starts = [a for a, _b in clauses]
-        span_starts = sorted(a for a, _b in spans)
+        span_starts = None
         out = []
-        # every lookup below bisects sorted offsets: a sentence costs about linear time in its
-        # length, not quadratic (a run-on sentence has hundreds of mentions in one clause)
+        # every lookup below bisects offsets sorted left to right: a sentence costs about linear
+        # time in its length, not quadratic (a run-on sentence has hundreds of mentions in one clause)
         for s, e in spans:
-            k = bisect_right(clause_starts, s) - 1
+            k = bisect_right(clauses, s, key=_FIRST) - 1
             c0, c1 = clauses[k] if k >= 0 and s < clauses[k][1] else (0, len(sentence))
-            existence, cue = self._existence(sentence, s, e, c0, c1, trig, trig_starts)
-            severity = _nearest_label(sentence, sev_hits, sev_ends, s, e, c0, c1, self._severity, before=4, after=4)
-            change = _nearest_label(
-                sentence, ch_hits, ch_ends, s, e, c0, c1, self._change, before=12, after=12, inside=False
-            )
-            if change is None:
+            existence, cue = self._existence(sentence, s, e, c0, c1, trig)
+            severity = _nearest_label(sentence, sev_hits, s, e, c0, c1, self._severity, before=4, after=4)
+            change = _nearest_label(sentence, ch_hits, s, e, c0, c1, self._change, before=12, after=12, inside=False)
+            if change is None and ch_hits:
                 # a comparison clause of its own about this finding: "..., which has decreased since
                 # the prior study", "..., unchanged" (no other finding in between)
-                k = bisect_left(ch_starts, e)
+                k = bisect_left(ch_hits, e, key=_FIRST)
                 if k < len(ch_hits):
                     h0, _h1, word = ch_hits[k]
+                    if span_starts is None:
+                        span_starts = sorted(a for a, _b in spans)
                     nxt = bisect_left(span_starts, e)
                     if _words_between(sentence, e, h0) <= 12 and not (nxt < len(span_starts) and span_starts[nxt] < h0):
                         change = self._change.get(word)
@@ -472,12 +468,10 @@ class ModifierFinder:
             out.append(Modifiers(existence, severity or "unspecified", change or "unspecified", (c0, c1), cue))
         return out
 
-    def _existence(
-        self, sentence: str, s: int, e: int, c0: int, c1: int, trig: list, trig_starts: list[int]
-    ) -> tuple[str, str]:
+    def _existence(self, sentence: str, s: int, e: int, c0: int, c1: int, trig: list) -> tuple[str, str]:
         # pre-triggers: the nearest trigger before the mention in its clause decides
         # "or" / "versus" only join alternatives (see _AFFIRM) and never decide
-        first_after = bisect_left(trig_starts, s)
+        first_after = bisect_left(trig, s, key=_FIRST)
         pre = None
         for k in range(first_after - 1, -1, -1):
             t0, _t1, kind, word = trig[k]
@@ -496,7 +490,7 @@ class ModifierFinder:
                 if word in self._pre_unc and _words_between(sentence, t0, s) <= 10:
                     return UNCERTAIN, word
         # post-triggers: the first trigger after the mention in its clause
-        for k in range(bisect_left(trig_starts, e, lo=first_after), len(trig)):
+        for k in range(bisect_left(trig, e, lo=first_after, key=_FIRST), len(trig)):
             t0, _t1, kind, word = trig[k]
             if t0 >= c1:
                 break
@@ -523,7 +517,6 @@ class ModifierFinder:
 def _nearest_label(
     sentence: str,
     hits: list,
-    hit_ends: list[int],
     s: int,
     e: int,
     c0: int,
@@ -536,13 +529,15 @@ def _nearest_label(
 ) -> str | None:
     """The label of the cue nearest to the mention ``[s, e)`` in its clause ``[c0, c1)``.
 
-    ``hits`` are ``(start, end, word)`` left to right, not overlapping; ``hit_ends`` their ends.
+    ``hits`` are ``(start, end, word)`` left to right, not overlapping.
     A cue counts within ``before`` words before the mention, inside it (if ``inside``) or
     within ``after`` words after it; the nearest wins, the earlier on a tie.
     """
     # the cues ending before the mention that count are the last few of them: walk back to the
     # first one that is out of reach (clause start or word distance)
-    lo = bisect_right(hit_ends, s)
+    if not hits:
+        return None
+    lo = bisect_right(hits, s, key=_SECOND)
     while lo > 0:
         h0, h1, _w = hits[lo - 1]
         if h0 < c0 or _words_between(sentence, h1, s) > before:
@@ -570,6 +565,8 @@ def _nearest_label(
 
 def _unblocked(trig: list[tuple[int, int, str, str]], blocked: list[tuple[int, int]]) -> list:
     """The triggers that start outside every ``blocked`` span."""
+    if len(trig) * len(blocked) <= 64:  # a short sentence: the plain test is cheaper
+        return [t for t in trig if not any(a <= t[0] < b for a, b in blocked)]
     spans = sorted(blocked)
     starts = [a for a, _b in spans]
     reach = list(accumulate((b for _a, b in spans), max))  # furthest end among spans so far
@@ -580,6 +577,8 @@ def _unblocked(trig: list[tuple[int, int, str, str]], blocked: list[tuple[int, i
             out.append(t)
     return out
 
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 _COORDINATORS = frozenset(("or", "versus", "vs", "either", "?"))
 

@@ -137,9 +137,11 @@ def _sentence_spans(
 ) -> tuple[list[tuple[int, int]], list[str]]:
     """Sentence spans of the chosen sections, and notes on the sentences cut at the cap."""
     spans: list[tuple[int, int]] = []
+    longest = 0
     for sec in select_sections(split_sections(text), sections):
         spans.extend(split_sentences(sec.text, offset=sec.start))
-    if max_chars is None:
+        longest = max(longest, len(sec.text))
+    if max_chars is None or longest <= max_chars:  # no sentence can be over the cap
         return spans, []
     return cap_sentences(text, spans, max_chars)
 

@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import pairwise
+from operator import attrgetter
 
 from cxrgraph.ontology import Ontology
 from cxrgraph.text.mentions import FINDING, REGION, SIDE, SIDED, Mention, MentionMatcher
@@ -133,33 +134,28 @@ def _region_groups(
 def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attachment]:
     """Locate every finding mention of one sentence (mentions left to right).
 
-    Linear in the number of mentions (up to a logarithm): mentions are put into their location
-    clause in one pass and each region group finds its nearest finding by bisection.
+    Linear in the number of mentions (up to a logarithm): mentions are walked through their
+    location clauses once and each region group finds its nearest finding by bisection.
     """
     findings = [m for m in mentions if m.kind == FINDING]
     if not findings:
         return []
     lk = _lookup(onto)
-    cuts = [0] + [m.start() for m in _LOC_CLAUSE.finditer(sentence)] + [len(sentence) + 1]
     result = {id(f): Attachment(f, []) for f in findings}
     sides_for: dict[int, list[tuple[str, ...]]] = {}
-    # clause k holds the mentions with cuts[k] <= start < cuts[k + 1]
-    f_by: dict[int, list[Mention]] = {}
-    locs_by: dict[int, list[Mention]] = {}
-    for m in mentions:
-        k = bisect_right(cuts, m.start) - 1
-        if k < len(cuts) - 1:
-            (f_by if m.kind == FINDING else locs_by).setdefault(k, []).append(m)
-    for k in sorted(f_by.keys() & locs_by.keys()):
-        f_in = f_by[k]
-        lateral_fit = [f for f in f_in if lk.lateral_finding[f.value]]
-        nearest = {False: _Nearest(f_in), True: _Nearest(lateral_fit)}
-        for g0, g1, value in _region_groups(locs_by[k], sentence, lk):
+    for f_in, locs in _clauses(sentence, mentions, findings):
+        lateral_fit = None
+        for g0, g1, value in _region_groups(locs, sentence, lk):
             # a lung region does not locate a finding of the midline (heart, spine, aorta...)
             lateral = isinstance(value, tuple) or any(lk.laterality[r] in ("left", "right") for r in value)
-            best = nearest[lateral].best(g0, g1)
-            if best is None:
+            fit = f_in
+            if lateral:
+                if lateral_fit is None:
+                    lateral_fit = [f for f in f_in if lk.lateral_finding[f.value]]
+                fit = lateral_fit
+            if not fit:
                 continue
+            best = _nearest(fit, g0, g1)
             if isinstance(value, tuple):
                 sides_for.setdefault(id(best), []).append(value)
             else:
@@ -190,30 +186,46 @@ def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attac
     return out
 
 
-class _Nearest:
-    """The finding nearest to a span, among findings given left to right.
+def _clauses(
+    sentence: str, mentions: list[Mention], findings: list[Mention]
+) -> list[tuple[list[Mention], list[Mention]]]:
+    """``(findings, other mentions)`` of each location clause that has both, left to right."""
+    cuts = [m.start() for m in _LOC_CLAUSE.finditer(sentence)]
+    if not cuts:  # one clause, the common case
+        locs = [m for m in mentions if m.kind != FINDING]
+        return [(findings, locs)] if locs else []
+    out = []
+    f_in: list[Mention] = []
+    locs: list[Mention] = []
+    k = 0
+    for m in mentions:  # left to right: each clause's mentions follow one another
+        if k < len(cuts) and m.start >= cuts[k]:
+            if f_in and locs:
+                out.append((f_in, locs))
+            f_in, locs = [], []
+            while k < len(cuts) and m.start >= cuts[k]:
+                k += 1
+        (f_in if m.kind == FINDING else locs).append(m)
+    if f_in and locs:
+        out.append((f_in, locs))
+    return out
 
-    Nearest by character gap; on a tie the finding after the span wins, then the earlier one
-    (the order ``min`` over the list would give). Mentions do not overlap, so starts and ends
-    both increase and the candidates are the last finding before the span, the findings that
-    overlap it and the first one after it.
+
+_END, _START = attrgetter("end"), attrgetter("start")
+
+
+def _nearest(findings: list[Mention], g0: int, g1: int) -> Mention:
+    """The finding (left to right, not overlapping) nearest to the span ``[g0, g1)``.
+
+    Nearest by character gap; on a tie the finding after the span wins, then the earlier one.
+    Starts and ends both increase, so only the last finding before the span, those overlapping
+    it and the first one after it can win: bisection finds them in a long list.
     """
-
-    def __init__(self, findings: list[Mention]) -> None:
-        self.findings = findings
-        self.starts = [f.start for f in findings]
-        self.ends = [f.end for f in findings]
-        self.sorted = all(a < b for a, b in pairwise(self.ends)) and all(a <= b for a, b in pairwise(self.starts))
-
-    def best(self, g0: int, g1: int) -> Mention | None:
-        fs = self.findings
-        if not fs:
-            return None
-        if self.sorted:
-            lo = max(0, bisect_right(self.ends, g0) - 1)  # last finding ending at or before g0
-            hi = min(len(fs), bisect_left(self.starts, g1) + 1)  # first finding starting at or after g1
-            fs = fs[lo:hi]
-        return min(fs, key=lambda f: (_gap(f, g0, g1), 0 if f.start >= g1 else 1))
+    if len(findings) > 8:
+        lo = max(0, bisect_right(findings, g0, key=_END) - 1)  # last finding ending at or before g0
+        hi = bisect_left(findings, g1, key=_START) + 1  # first finding starting at or after g1
+        findings = findings[lo:hi]
+    return min(findings, key=lambda f: (_gap(f, g0, g1), 0 if f.start >= g1 else 1))
 
 
 def _gap(f: Mention, g0: int, g1: int) -> int:
@@ -234,10 +246,13 @@ def suggestive_pairs(sentence: str, findings: list[Mention]) -> list[tuple[int, 
     """
     if len(findings) < 2:
         return []
-    cues = [m.span() for m in _SUGGEST.finditer(sentence)]
+    # only cues and breaks between the first mention and the last one can count; the scan stops
+    # one character into the last mention so that a word boundary there is seen as in the sentence
+    lo, hi = min(f.end for f in findings), min(len(sentence), max(f.start for f in findings) + 1)
+    cues = [m.span() for m in _SUGGEST.finditer(sentence, lo, hi)]
     if not cues:
         return []
-    breaks = [m.span() for m in _LOC_CLAUSE.finditer(sentence)]
+    breaks = [m.span() for m in _LOC_CLAUSE.finditer(sentence, lo, hi)]
     cue_ends = [e for _s, e in cues]
     break_ends = [e for _s, e in breaks]
     ends = [f.end for f in findings]

@@ -165,8 +165,12 @@ def _append(out: list[Section], name: str, text: str, start: int, end: int) -> N
         if _LEAD.fullmatch(body_clean):
             return
     # trim white space but keep offsets exact
-    lead = _LEAD.match(body).end()
-    trail = _TRAIL.search(body, lead).start()
+    if "\ufeff" in body:
+        lead = _LEAD.match(body).end()
+        trail = _TRAIL.search(body, lead).start()
+    else:
+        lead = len(body) - len(body.lstrip())
+        trail = len(body.rstrip())
     if trail <= lead and name == "text":
         return
     out.append(Section(name, start + lead, start + max(trail, lead), body[lead : max(trail, lead)]))
@@ -207,6 +211,8 @@ def check_section_names(wanted: Sequence[str] | None) -> tuple[str, ...] | None:
     """
     if wanted is None:
         return None
+    if wanted is DEFAULT_SECTIONS:
+        return DEFAULT_SECTIONS
     if isinstance(wanted, (str, bytes)):
         raise TypeError(
             f"sections must be a list of section names or None, got the string {wanted!r}; write sections=[{wanted!r}]"

@@ -89,16 +89,15 @@ def _suggestive_by_definition(sentence, findings):
 @given(st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=80).map(" ".join))
 def test_suggestive_pairs_and_nearest_finding_match_their_definitions(sentence):
     from cxrgraph.text.mentions import FINDING
-    from cxrgraph.text.relations import _gap, _Nearest
+    from cxrgraph.text.relations import _gap, _nearest
 
     found = get_matcher().find(sentence)
     findings = [m for m in found if m.kind == FINDING]
     assert suggestive_pairs(sentence, findings) == _suggestive_by_definition(sentence, findings)
-    nearest = _Nearest(findings)
     for m in found:
         if m.kind != FINDING and findings:
             expected = min(findings, key=lambda f: (_gap(f, m.start, m.end), 0 if f.start >= m.end else 1))
-            assert nearest.best(m.start, m.end) is expected
+            assert _nearest(findings, m.start, m.end) is expected
 
 
 def test_a_run_on_sentence_costs_no_more_than_its_parts(onto):
