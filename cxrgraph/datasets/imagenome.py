@@ -543,7 +543,7 @@ class ChestImaGenome(CachedGraphDataset):
         if source.suffix == ".zip" and self._archive is None:
             self._archive = zipfile.ZipFile(source)  # one open archive for the whole build
         doc = read_scene_graph(source, entry, self._archive)
-        sg = parse_scene_graph(doc, source=f"{image_id}{_SCENE_SUFFIX}")
+        sg = parse_scene_graph(doc, source=f"{source}:{entry}" if source.suffix == ".zip" else entry)
         graph = sg.to_graph()
         graph.progression = sg.progression().unsqueeze(0)  # [1, 29]: batches stack to [B, 29]
         graph.previous_image_id = sg.comparisons[0].previous_image_id if sg.comparisons else ""
