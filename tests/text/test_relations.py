@@ -71,18 +71,12 @@ _VOCAB = _WORDS.split()
 
 
 def _suggestive_by_definition(sentence, findings):
-    from cxrgraph.text.relations import _LOC_CLAUSE, _SUGGEST
+    """For every mention, the scan over the earlier ones (what the bisection must agree with)."""
+    from cxrgraph.text.relations import _LOC_CLAUSE, _SUGGEST, _suggestive_pairs_unsorted
 
     cues = [m.span() for m in _SUGGEST.finditer(sentence)]
     breaks = [m.span() for m in _LOC_CLAUSE.finditer(sentence)]
-    pairs = []
-    for j, b in enumerate(findings):
-        for i in range(j - 1, -1, -1):
-            lo, hi = findings[i].end, b.start
-            if any(lo <= s and e <= hi for s, e in cues) and not any(lo <= s and e <= hi for s, e in breaks):
-                pairs.append((i, j))
-                break
-    return pairs
+    return _suggestive_pairs_unsorted(findings, cues, breaks)
 
 
 @settings(max_examples=300, deadline=None)
