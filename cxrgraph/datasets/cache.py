@@ -3,7 +3,8 @@
 A corpus of 240k studies never sits in memory: graphs are converted shard by shard, each shard
 is written atomically (temporary file + rename) and recorded in ``manifest.json``; a crashed
 run resumes at the first unfinished shard, and temporary files a killed run left behind are
-removed by the next build. Reading loads one shard at a time. The manifest records the ontology
+removed by the next build. One build runs at a time (a lock file, ``.lock``); another process
+building the same cache waits for it. Reading loads one shard at a time. The manifest records the ontology
 version and a format version; a cache built with another ontology is refused with
 :class:`StaleCacheError` (rebuild with ``force_reload=True``).
 
@@ -24,7 +25,7 @@ import logging
 import traceback
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,13 +167,26 @@ class GraphCache:
         if fingerprints is not None and len(fingerprints) != len(ids):
             raise ValueError(f"got {len(ids)} items but {len(fingerprints)} fingerprints")
         self.directory.mkdir(parents=True, exist_ok=True)
+        with self._build_lock():
+            return self._build(items, convert, ids, source_key, force, progress, fingerprints)
+
+    def _build(
+        self,
+        items: Sequence[Any],
+        convert: Callable[[Any], HeteroData | None],
+        ids: list[str],
+        source_key: str,
+        force: bool,
+        progress: bool,
+        fingerprints: Sequence[str] | None,
+    ) -> list[CacheFailure]:
         self._remove_orphans()
         manifest = None
         if not force:
             try:
                 manifest = self._read_manifest()
             except CacheCorruptError as err:
-                warnings.warn(f"{err}: rebuilding it", UserWarning, stacklevel=2)
+                warnings.warn(f"{err}: rebuilding it", UserWarning, stacklevel=3)
         if manifest is not None:
             self.check(manifest)
             if manifest.get("source_key") != source_key or manifest.get("num_items") != len(ids):
@@ -259,11 +273,34 @@ class GraphCache:
             return "out of date (its inputs changed)"
         return None
 
-    def _remove_orphans(self) -> None:
-        """Delete the temporary files of an atomic write that a killed build left behind.
+    @contextlib.contextmanager
+    def _build_lock(self) -> Iterator[None]:
+        """Hold the cache's build lock: one build at a time; another process waits for it.
 
-        One build per cache at a time: a temporary file here belongs to a run that is gone.
+        The operating system releases the lock of a killed process, so under the lock every
+        temporary file in the folder is an orphan. Without ``fcntl`` (Windows) or write access
+        (a read-only cache, which a build leaves untouched when it is current) there is no lock.
         """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        try:
+            fh = open(self.directory / ".lock", "a")  # noqa: SIM115 - closed below
+        except OSError:
+            yield
+            return
+        with fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _remove_orphans(self) -> None:
+        """Delete the temporary files of an atomic write that a killed build left behind
+        (called under the build lock: no live build is writing them)."""
         for pattern in (".shard-*.tmp", ".manifest.json.*.tmp"):
             for tmp in self.directory.glob(pattern):
                 with contextlib.suppress(OSError):

@@ -27,6 +27,7 @@ def test_build_read_back_exactly_and_bounded_memory(tmp_path):
     assert cache.build(items, make, ids=[f"s{i}" for i in items]) == []
     assert len(cache) == 10 and cache.ids[3] == "s3"
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        ".lock",  # held while building
         "manifest.json",
         "shard-00000.pt",
         "shard-00001.pt",
@@ -207,3 +208,19 @@ def test_edited_inputs_are_converted_again_and_only_their_shard(tmp_path):
     assert GraphCache(tmp_path / "c")[4].equals(make(104))
     with pytest.raises(ValueError, match="6 items but 5 fingerprints"):
         cache.build(list(range(6)), convert, ids=ids, fingerprints=["v1"] * 5)
+
+
+def test_one_build_at_a_time_so_a_live_build_keeps_its_temporary_files(tmp_path):
+    import threading
+    import time
+
+    cache = _built(tmp_path)
+    in_flight = tmp_path / "c" / ".shard-00001.pt.live.tmp"
+    other = threading.Thread(target=lambda: GraphCache(tmp_path / "c").build(list(range(6)), make, ids=cache.ids))
+    with cache._build_lock():  # a build in another process holds the lock and is writing
+        in_flight.write_bytes(b"being written")
+        other.start()
+        time.sleep(0.3)
+        assert in_flight.exists()  # the second build waits instead of deleting it
+    other.join()
+    assert not in_flight.exists()  # once the first build is gone, it was an orphan
