@@ -326,6 +326,12 @@ class GraphCache:
         return [i for s in sorted(m["shards"], key=int) for i in m["shards"][s]["ids"]]
 
     @property
+    def content_key(self) -> str:
+        """A digest that changes whenever a shard is built again (for files derived from the cache)."""
+        m = self._load_manifest()
+        return hashlib.sha256(json.dumps(m["shards"], sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
     def failures(self) -> list[CacheFailure]:
         m = self._load_manifest()
         return [CacheFailure(i, r) for s in sorted(m["shards"], key=int) for i, r in m["shards"][s]["failures"]]

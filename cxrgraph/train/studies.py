@@ -360,7 +360,8 @@ def mimic_study_table(
     box_ids = scenes.ids
     boxes_by_id: dict[str, int]
     packed = torch.load(box_path, weights_only=True) if box_path.is_file() else None
-    if packed is None or packed.get("ids") != box_ids:
+    content = scenes.cache.content_key  # changes when an edited scene graph was processed again
+    if packed is None or packed.get("ids") != box_ids or packed.get("content") != content:
         # one sequential pass over the cache, shard by shard
         rows = []
         for i in range(len(scenes)):
@@ -368,7 +369,7 @@ def mimic_study_table(
             b = g["anatomy"].box.float().clone()
             b[~g["anatomy"].present.bool()] = float("nan")
             rows.append(b)
-        packed = {"ids": box_ids, "boxes": torch.stack(rows) if rows else torch.empty(0, 29, 4)}
+        packed = {"ids": box_ids, "content": content, "boxes": torch.stack(rows) if rows else torch.empty(0, 29, 4)}
         _atomic_save(packed, box_path)
     boxes_by_id = {i: k for k, i in enumerate(packed["ids"])}
 

@@ -203,8 +203,10 @@ def test_edited_inputs_are_converted_again_and_only_their_shard(tmp_path):
 
     cache.build(list(range(6)), convert, ids=ids, fingerprints=["v1"] * 6)
     assert calls == []  # nothing changed: nothing converted, nothing written
+    key = GraphCache(tmp_path / "c").content_key
     cache.build(list(range(6)), convert, ids=ids, fingerprints=["v1"] * 4 + ["v2", "v1"])
     assert calls == [4, 5]
+    assert GraphCache(tmp_path / "c").content_key != key  # files derived from the cache see the change
     assert GraphCache(tmp_path / "c")[4].equals(make(104))
     with pytest.raises(ValueError, match="6 items but 5 fingerprints"):
         cache.build(list(range(6)), convert, ids=ids, fingerprints=["v1"] * 5)
