@@ -64,7 +64,7 @@ def _check_options(backend: Any, sections: Any, max_sentence_chars: Any, graph_a
     for key in graph_attrs:
         if key in _RESERVED:
             raise TypeError(f"{key!r} is set by the parser; it cannot be passed as a graph attribute")
-        near = difflib.get_close_matches(key, _OPTIONS, n=1, cutoff=0.75)
+        near = difflib.get_close_matches(key, _OPTIONS, n=1, cutoff=0.85)
         if near:
             raise TypeError(
                 f"unexpected option {key!r}: did you mean {near[0]!r}? (other keyword arguments are stored on "

@@ -216,6 +216,7 @@ def test_misspelt_or_misshapen_options_are_refused():
     with pytest.raises(TypeError, match="set by the parser"):
         parse_report("No effusion.", errors=["x"])
     assert parse_report("No effusion.", id="CXR1", study_id="s1").to_json()["study_id"] == "s1"
+    assert parse_report("No effusion.", document_id="d1").document_id == "d1"  # near, but not a typo
 
 
 def test_parse_reports_refuses_inputs_it_would_pair_wrongly():
