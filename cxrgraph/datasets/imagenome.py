@@ -21,13 +21,11 @@ graph, and an image of the split that has no scene graph, are recorded in the da
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import zipfile
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +35,18 @@ import torch
 
 from cxrgraph.datasets.base import CachedGraphDataset
 from cxrgraph.datasets.boxes import imagenome_box, scene_graph_boxes
-from cxrgraph.datasets.errors import DatasetFormatError, DatasetNotFoundError
+from cxrgraph.datasets.errors import DatasetFormatError
+from cxrgraph.datasets.imagenome_files import (
+    SCENE_SUFFIX,
+    SPLITS,
+    iter_scene_graphs,
+    read_images_to_avoid,
+    read_scene_graph,
+    read_split,
+    scene_graph_index,
+    scene_graph_source,
+    strip_dcm,
+)
 from cxrgraph.datasets.io_utils import read_csv_rows
 from cxrgraph.graph import UNLABELLED, ClinicalGraph, Triplet
 from cxrgraph.ontology import get_ontology, normalize_term
@@ -57,11 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_HOW_TO_GET = (
-    "Chest ImaGenome is credentialed data and cannot be downloaded by cxrgraph: request access on "
-    "PhysioNet (chest-imagenome 1.0.0), then pass the folder that holds silver_dataset/ as root."
-)
-_SCENE_SUFFIX = "_SceneGraph.json"
 _PROGRESSION_RANK = {"worsened": 3, "improved": 2, "no change": 1}
 
 
@@ -265,145 +269,13 @@ def _first_cue(cues: Sequence[str], table: Mapping[str, Sequence[str]], default:
     return default
 
 
-def _scene_graph_source(root: Path) -> Path:
-    silver = root / "silver_dataset"
-    for candidate in (
-        silver / "scene_graph.zip",
-        silver / "scene_graph",
-        root / "scene_graph.zip",
-        root / "scene_graph",
-    ):
-        if candidate.exists():
-            return candidate
-    raise DatasetNotFoundError(
-        "Chest ImaGenome",
-        "the silver scene graphs (scene_graph.zip or an extracted scene_graph/ folder)",
-        [silver / "scene_graph.zip", silver / "scene_graph", root / "scene_graph.zip", root / "scene_graph"],
-        _HOW_TO_GET,
-    )
-
-
-def scene_graph_index(root: str | Path) -> tuple[Path, dict[str, str]]:
-    """Where the scene graphs are and ``image_id -> entry`` (a zip member name or a file path)."""
-    source = _scene_graph_source(Path(root))
-    if source.suffix == ".zip":
-        try:
-            with zipfile.ZipFile(source) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise DatasetFormatError(source, f"not a readable zip archive ({err})") from err
-        index = {Path(n).name[: -len(_SCENE_SUFFIX)]: n for n in names if n.endswith(_SCENE_SUFFIX)}
-    else:
-        index = {p.name[: -len(_SCENE_SUFFIX)]: str(p) for p in source.glob(f"*{_SCENE_SUFFIX}")}
-    return source, dict(sorted(index.items(), key=lambda kv: kv[0] + _SCENE_SUFFIX))
-
-
-def read_scene_graph(source: Path, entry: str, archive: zipfile.ZipFile | None = None) -> dict:
-    """Decode one scene graph file (``entry`` from :func:`scene_graph_index`).
-
-    Raises:
-        DatasetFormatError: The file is empty, truncated, not UTF-8 or not JSON (names the file).
-    """
-    where = f"{source}:{entry}" if source.suffix == ".zip" else entry
-    try:
-        if source.suffix == ".zip":
-            if archive is not None:
-                data = archive.read(entry)
-            else:
-                with zipfile.ZipFile(source) as zf:
-                    data = zf.read(entry)
-        else:
-            data = Path(entry).read_bytes()
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as err:
-        raise DatasetFormatError(where, f"unreadable scene graph ({err})") from err
-    if not data.strip():
-        raise DatasetFormatError(where, "empty scene graph file")
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as err:
-        raise DatasetFormatError(where, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except json.JSONDecodeError as err:
-        raise DatasetFormatError(where, f"not valid JSON, truncated? ({err})") from err
-
-
-def iter_scene_graphs(
-    root: str | Path, image_ids: Sequence[str] | None = None, errors: list[tuple[str, str]] | None = None
-) -> Iterator[tuple[str, dict]]:
-    """Yield ``(image_id, decoded JSON)`` from the zip or the extracted folder.
-
-    Args:
-        root: Folder holding ``silver_dataset/``.
-        image_ids: Only these images (default: all).
-        errors: Receives ``(image_id, reason)`` of files that cannot be read, which are then
-            skipped; without it such a file raises :class:`DatasetFormatError`.
-    """
-    source, index = scene_graph_index(root)
-    wanted = None if image_ids is None else set(image_ids)
-    archive = zipfile.ZipFile(source) if source.suffix == ".zip" else None
-    try:
-        for image_id, entry in index.items():
-            if wanted is not None and image_id not in wanted:
-                continue
-            try:
-                doc = read_scene_graph(source, entry, archive)
-            except DatasetFormatError as err:
-                if errors is None:
-                    raise
-                log.warning("skipped %s", err)
-                errors.append((image_id, str(err)))
-                continue
-            yield image_id, doc
-    finally:
-        if archive is not None:
-            archive.close()
-
-
-_SPLITS = {
-    "train": "train",
-    "valid": "valid",
-    "val": "valid",
-    "validate": "valid",
-    "validation": "valid",
-    "test": "test",
-}
-
-
-def read_split(root: str | Path, split: str) -> list[dict[str, str]]:
-    """Rows of ``silver_dataset/splits/<split>.csv`` (subject_id, study_id, dicom_id, path, ViewPosition).
-
-    Raises:
-        ValueError: ``split`` is not train, valid (val, validate) or test.
-        DatasetNotFoundError: The split file is missing.
-    """
-    key = str(split).strip().lower()
-    if key not in _SPLITS:
-        raise ValueError(f"unknown Chest ImaGenome split {split!r}: choose 'train', 'valid' ('val') or 'test'")
-    split = _SPLITS[key]
-    path = Path(root) / "silver_dataset" / "splits" / f"{split}.csv"
-    if not path.is_file():
-        raise DatasetNotFoundError("Chest ImaGenome", f"the {split!r} split file", [path], _HOW_TO_GET)
-    return read_csv_rows(path, required=("dicom_id",))
-
-
-def read_images_to_avoid(root: str | Path) -> set[str]:
-    path = Path(root) / "silver_dataset" / "splits" / "images_to_avoid.csv"
-    if not path.is_file():
-        return set()
-    return {_strip_dcm(r["dicom_id"]) for r in read_csv_rows(path, required=("dicom_id",))}
-
-
-def _strip_dcm(image_id: str) -> str:
-    image_id = str(image_id).strip()
-    return image_id[:-4] if image_id.lower().endswith(".dcm") else image_id
-
-
 def read_gold_bboxes(path: str | Path) -> dict[str, torch.Tensor]:
     """Gold boxes: ``image_id -> [29, 4]`` normalised xyxy (NaN where absent); ``.dcm`` stripped."""
     onto = get_ontology()
     rows = read_csv_rows(path, required=("image_id", "bbox_name"))
     out: dict[str, torch.Tensor] = {}
     for row in rows:
-        image_id = _strip_dcm(row["image_id"])
+        image_id = strip_dcm(row["image_id"])
         name = normalize_term(row["bbox_name"])
         boxes = out.setdefault(image_id, torch.full((onto.num_regions, 4), math.nan))
         if not onto.has_region(name) or onto.region(name).name != name:
@@ -447,8 +319,8 @@ def read_gold_comparisons(path: str | Path) -> list[GoldComparison]:
         out.append(
             GoldComparison(
                 patient_id=str(row.get("patient_id", "")),
-                current_image_id=_strip_dcm(row["current_image_id"]),
-                previous_image_id=_strip_dcm(row["previous_image_id"]),
+                current_image_id=strip_dcm(row["current_image_id"]),
+                previous_image_id=strip_dcm(row["previous_image_id"]),
                 region=region,
                 labels=labels,
                 finding=mapped[0] if mapped else None,
@@ -466,7 +338,7 @@ def read_gold_attributes(path: str | Path) -> dict[str, list[Triplet]]:
     for row in rows:
         region = normalize_term(row["bbox"])
         mapped = onto.mappings["imagenome"].get(normalize_term(row["label_name"]))
-        image_id = _strip_dcm(row["image_id"])
+        image_id = strip_dcm(row["image_id"])
         out.setdefault(image_id, [])
         if mapped is None or not onto.has_region(region) or onto.region(region).name != region:
             continue
@@ -498,7 +370,7 @@ class ChestImaGenome(CachedGraphDataset):
         super().__init__(root, split=split, **kwargs)
 
     def check_raw(self, root: Path) -> None:
-        _scene_graph_source(root)
+        scene_graph_source(root)
         if self.split is not None:
             read_split(root, self.split)
 
@@ -509,11 +381,11 @@ class ChestImaGenome(CachedGraphDataset):
         if self.split is None:
             wanted = list(index)
         else:
-            wanted = list(dict.fromkeys(_strip_dcm(r["dicom_id"]) for r in read_split(self.root, self.split)))
-            if self.exclude_gold and _SPLITS[str(self.split).strip().lower()] == "train":
+            wanted = list(dict.fromkeys(strip_dcm(r["dicom_id"]) for r in read_split(self.root, self.split)))
+            if self.exclude_gold and SPLITS[str(self.split).strip().lower()] == "train":
                 avoid = read_images_to_avoid(self.root)
                 wanted = [w for w in wanted if w not in avoid]
-            wanted.sort(key=lambda w: w + _SCENE_SUFFIX)
+            wanted.sort(key=lambda w: w + SCENE_SUFFIX)
         return [(w, source, index.get(w)) for w in wanted], wanted
 
     def fingerprints(self, items: Sequence[tuple[str, Path, str | None]]) -> list[str]:
@@ -538,7 +410,7 @@ class ChestImaGenome(CachedGraphDataset):
         image_id, source, entry = item
         if entry is None:
             raise DatasetFormatError(
-                source, f"no scene graph {image_id}{_SCENE_SUFFIX} for image {image_id} of the {self.split!r} split"
+                source, f"no scene graph {image_id}{SCENE_SUFFIX} for image {image_id} of the {self.split!r} split"
             )
         if source.suffix == ".zip" and self._archive is None:
             self._archive = zipfile.ZipFile(source)  # one open archive for the whole build
