@@ -5,6 +5,11 @@ Inputs (any mix): a MIMIC-CXR ``files/`` tree (``files/pXX/pSUBJECT/sSTUDY.txt``
 (or its extracted folder of XML files), or ``-`` for one report on standard input.
 Each output line holds ``id``, ``source``, ``triplets``, ``suggestive_of``, ``sentences`` and
 ``errors``; a report that cannot be read or parsed gets a line with its error and the run goes on.
+
+Rows are written as they are finished, to ``<out>.partial``, which becomes ``<out>`` when the run
+completes. An interrupted run (Ctrl-C, ``kill``, a crash) keeps its finished rows there;
+``--resume`` continues it, skipping the reports already done. Bad options (a section name, an
+``--out`` that is a folder) are refused before anything is parsed.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,11 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="report sections to parse ('all' = every section; default findings impression)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: keep the rows of <out>.partial (or of <out>) and parse only the rest",
+    )
 
 
 def _decode(data: bytes) -> tuple[str | None, str | None]:
     try:
-        return data.decode("utf-8"), None
+        return data.decode("utf-8-sig"), None  # a byte order mark is not part of the report
     except UnicodeDecodeError as err:
         return None, f"not UTF-8 text ({err.reason} at byte {err.start})"
 
@@ -81,12 +91,21 @@ def iter_inputs(inputs: list[str]) -> Iterator[Item]:
         elif path.is_file():
             yield _txt_item(path, None)
         else:
-            txts = sorted(path.rglob("*.txt"))
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            txts = [p for p in files if p.suffix.lower() == ".txt"]
             if not txts and (any(path.glob("*.xml")) or any(path.glob("*/*.xml"))):
                 yield from _openi_items(path)
                 continue
             if not txts:
                 yield spec, spec, None, "folder holds no .txt reports and no OpenI XML", {}
+            others = [p for p in files if p.suffix.lower() != ".txt" and not p.name.startswith(".")]
+            if others:
+                log.warning(
+                    "%s: skipped %d file(s) that are not .txt reports, e.g. %s",
+                    path,
+                    len(others),
+                    ", ".join(str(p.relative_to(path)) for p in others[:3]),
+                )
             for f in txts:
                 yield _txt_item(f, path)
 
@@ -129,12 +148,68 @@ def _work(job: tuple[Item, str, Any]) -> dict[str, Any]:
     return row
 
 
+def _fail(message: str) -> int:
+    print(f"cxrgraph parse: {message}", file=sys.stderr)
+    return 2
+
+
+def _finished_rows(path: Path) -> list[str]:
+    """The complete rows of an earlier run's output (a row cut short by a kill is dropped)."""
+    rows = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break  # the last row was being written when the run stopped
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if isinstance(row, dict) and "id" in row and "source" in row:
+                rows.append(line)
+    return rows
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the finished rows are kept and reported."""
+
+
+def _on_sigterm(main_pid: int) -> Any:
+    def handler(signum: int, frame: Any) -> None:
+        if os.getpid() != main_pid:  # a pool worker being stopped
+            os._exit(128 + signum)
+        raise _Terminated()
+
+    return handler
+
+
 def run(args: argparse.Namespace) -> int:
+    from cxrgraph.text.sections import check_section_names
+
     if args.workers < 1:
-        print("cxrgraph parse: --workers must be >= 1", file=sys.stderr)
-        return 2
-    sections = None if [s.lower() for s in args.sections] == ["all"] else list(args.sections)
-    jobs = ((item, args.backend, sections) for item in iter_inputs(list(args.inputs)))
+        return _fail("--workers must be >= 1")
+    try:
+        sections = None if [s.lower() for s in args.sections] == ["all"] else list(check_section_names(args.sections))
+    except (TypeError, ValueError) as err:
+        return _fail(f"--sections: {err}")
+    to_stdout = args.out == "-"
+    out_path = Path(args.out)
+    partial = out_path.with_name(out_path.name + ".partial")
+    kept: list[str] = []
+    if not to_stdout:
+        if out_path.is_dir():
+            return _fail(f"--out {out_path} is a folder; give a file name, e.g. {out_path / 'graphs.jsonl'}")
+        if partial.exists() and not args.resume:
+            return _fail(f"{partial} holds the rows of an interrupted run: pass --resume to continue it, or delete it")
+        if args.resume:
+            source = partial if partial.exists() else out_path if out_path.is_file() else None
+            if source is not None:
+                kept = _finished_rows(source)
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            return _fail(f"cannot create the folder of --out {out_path}: {err.strerror or err}")
+    done = {(row["source"], row["id"]) for row in map(json.loads, kept)}
+    jobs = ((item, args.backend, sections) for item in iter_inputs(list(args.inputs)) if (item[1], item[0]) not in done)
     bar = None
     if not args.no_progress:
         try:
@@ -143,15 +218,20 @@ def run(args: argparse.Namespace) -> int:
             bar = tqdm(unit="report", desc="parse", file=sys.stderr)
         except ImportError:
             bar = None
-    to_stdout = args.out == "-"
-    out_path = Path(args.out)
     if to_stdout:
-        fh, tmp = sys.stdout, None
+        fh = sys.stdout
     else:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-        fh = os.fdopen(fd, "w", encoding="utf-8")
+        # the finished rows go to the partial file one by one: whatever stops the run, they stay
+        from cxrgraph.utils.atomic import atomic_write_text
+
+        atomic_write_text(partial, "".join(kept))
+        fh = partial.open("a", encoding="utf-8")
     n = bad = 0
+    old_handler = None
+    try:
+        old_handler = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
+    except ValueError:  # not the main thread: leave the signal alone
+        old_handler = None
     try:
         if args.workers == 1:
             rows = map(_work, jobs)
@@ -164,24 +244,38 @@ def run(args: argparse.Namespace) -> int:
         try:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.flush()
                 n += 1
                 bad += bool(row["errors"])
                 if bar is not None:
                     bar.update(1)
         finally:
             if pool is not None:
-                pool.close()
+                if sys.exc_info()[0] is not None:
+                    pool.terminate()
+                else:
+                    pool.close()
                 pool.join()
+    except BaseException as exc:
         if not to_stdout:
             fh.close()
-            os.replace(tmp, out_path)
-    except BaseException:
-        if not to_stdout:
-            fh.close()
-            Path(tmp).unlink(missing_ok=True)
+            print(
+                f"cxrgraph parse: stopped after {n} new report(s) ({type(exc).__name__}); "
+                f"{len(kept) + n} finished row(s) are kept in {partial}: run the same command with --resume "
+                "to continue",
+                file=sys.stderr,
+            )
+        if isinstance(exc, KeyboardInterrupt):
+            return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
         raise
     finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
         if bar is not None:
             bar.close()
-    print(f"parsed {n} reports ({bad} with errors) -> {args.out}", file=sys.stderr)
+    if not to_stdout:
+        fh.close()
+        os.replace(partial, out_path)
+    resumed = f", {len(kept)} kept from the earlier run" if kept else ""
+    print(f"parsed {n} reports ({bad} with errors{resumed}) -> {args.out}", file=sys.stderr)
     return 0

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "HarmonizeLabels": "cxrgraph.datasets.harmonize",
     "DatasetNotFoundError": "cxrgraph.datasets.errors",
     "StaleCacheError": "cxrgraph.datasets.errors",
+    "CacheCorruptError": "cxrgraph.datasets.errors",
     "PhantomCohort": "cxrgraph.datasets.phantom",
     "PhantomStudy": "cxrgraph.datasets.phantom",
     "PhantomPatient": "cxrgraph.datasets.phantom",

@@ -71,6 +71,15 @@ class CachedGraphDataset(Dataset, ABC):
     def convert(self, item: Any) -> HeteroData | None:
         """Turn one input into a graph."""
 
+    def fingerprints(self, items: Sequence[Any]) -> list[str] | None:
+        """One string per input that changes when its content does (a file's size and time).
+
+        When given, a cache built before an input was edited is brought up to date on the next
+        load (only the shards holding changed inputs are converted again). ``None`` (the
+        default): inputs are tracked by id only.
+        """
+        return None
+
     # -------------------------------------------------------------- PyG plumbing
     @property
     def raw_dir(self) -> str:
@@ -103,15 +112,24 @@ class CachedGraphDataset(Dataset, ABC):
                 graph = self.pre_transform(graph)
             return graph
 
-        self.cache.build(items, convert, ids=ids, source_key=key, force=self.force_reload, progress=self.progress)
+        self.cache.build(
+            items,
+            convert,
+            ids=ids,
+            source_key=key,
+            force=self.force_reload,
+            progress=self.progress,
+            fingerprints=self.fingerprints(items),
+        )
 
     def _process(self) -> None:
-        # PyG skips processing when the manifest exists; resume an interrupted build instead
-        manifest = self.cache._read_manifest()
-        if manifest is not None and not manifest.get("complete") and not self.force_reload:
-            self.process()
+        # PyG skips processing whenever the manifest exists; instead an existing cache goes
+        # through build(), which resumes an interrupted build, redoes shards whose inputs were
+        # edited or damaged, and converts nothing when the cache is up to date
+        if self.force_reload or not self.cache.manifest_path.is_file():
+            super()._process()
             return
-        super()._process()
+        self.process()
 
     def len(self) -> int:
         return len(self.cache)

@@ -1,12 +1,16 @@
-"""CheXpert label CSVs (``train.csv`` / ``valid.csv``)."""
+"""CheXpert label CSVs (``train.csv`` / ``valid.csv``).
+
+A row that cannot be read (ragged, an age that is not a number, a label outside 1, 0, -1 and
+blank, NaN or inf) is left out and recorded in :attr:`CheXpert.skipped`, with a warning.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxrgraph.datasets.errors import DatasetFormatError, DatasetNotFoundError
-from cxrgraph.datasets.io_utils import read_csv_rows
+from cxrgraph.datasets.errors import DatasetNotFoundError
+from cxrgraph.datasets.io_utils import label_value, read_csv_rows, warn_skipped
 from cxrgraph.ontology import get_ontology
 
 __all__ = ["CheXpert", "CheXpertRecord"]
@@ -50,34 +54,50 @@ class CheXpert:
         path = self.root / f"{split}.csv"
         if not path.is_file():
             raise DatasetNotFoundError("CheXpert", f"{split}.csv", [path], _HOW_TO_GET)
-        rows = read_csv_rows(path, required=("Path", "Sex", "Age", "Frontal/Lateral", *self.pathologies))
+        #: Rows left out, as ``(where, why)``.
+        self.skipped: list[tuple[str, str]] = []
+        rows = read_csv_rows(
+            path, required=("Path", "Sex", "Age", "Frontal/Lateral", *self.pathologies), skipped=self.skipped
+        )
         self.records: list[CheXpertRecord] = []
         for i, row in enumerate(rows):
             if frontal_only and row["Frontal/Lateral"] != "Frontal":
                 continue
-            labels: dict[str, float | None] = {}
-            for label in self.pathologies:
-                raw = (row[label] or "").strip()
-                try:
-                    labels[label] = float(raw) if raw else None
-                except ValueError as err:
-                    raise DatasetFormatError(path, f"row {i + 2}: {label}={raw!r} is not a number") from err
+            try:
+                labels = {label: label_value(row[label], label) for label in self.pathologies}
+                age = _age(row["Age"])
+            except ValueError as err:
+                self.skipped.append((f"{path} row {i + 2}", str(err)))
+                continue
             rel = Path(row["Path"])
             image = self.root.parent / rel if (self.root.parent / rel).exists() else self.root / rel
-            age = (row.get("Age") or "").strip()
             self.records.append(
                 CheXpertRecord(
                     path=image,
                     sex=row.get("Sex", ""),
-                    age=int(float(age)) if age else None,
+                    age=age,
                     frontal_lateral=row.get("Frontal/Lateral", ""),
                     ap_pa=row.get("AP/PA", "") or "",
                     labels=labels,
                 )
             )
+        warn_skipped(f"CheXpert {split}.csv", self.skipped)
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, idx: int) -> CheXpertRecord:
         return self.records[idx]
+
+
+def _age(raw: str | None) -> int | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"Age={text!r} is not a number") from None
+    if not 0 <= value < 150:  # also refuses nan and inf
+        raise ValueError(f"Age={text!r} is not an age in years")
+    return int(value)

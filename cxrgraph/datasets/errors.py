@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DatasetNotFoundError", "DatasetFormatError", "StaleCacheError"]
+__all__ = ["DatasetNotFoundError", "DatasetFormatError", "StaleCacheError", "CacheCorruptError"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -28,3 +28,9 @@ class DatasetFormatError(ValueError):
 
 class StaleCacheError(RuntimeError):
     """A processed graph cache was built with another ontology or format version."""
+
+
+class CacheCorruptError(StaleCacheError):
+    """A graph cache's files are damaged: a truncated or empty shard, a shard holding other ids
+    than its manifest lists, or a manifest that is not valid JSON. The message names the cache
+    and the file; building the cache again repairs it."""

@@ -10,17 +10,22 @@ Layout (see the data set's documentation)::
     <root>/gold_dataset/gold_object_attribute_with_coordinates.txt
 
 Known quirks handled: negative or out-of-image boxes are clipped, zero-area boxes mean the
-region is absent, region names outside the fixed 29 are kept aside (``extra_regions``) instead
-of failing, comparisons may hold several values, gold image ids carry a ``.dcm`` suffix.
+region is absent (boxes are read by :mod:`cxrgraph.datasets.boxes`, the reader the image side
+uses too), region names outside the fixed 29 are kept aside (``extra_regions``) instead of
+failing, comparisons may hold several values, gold image ids carry a ``.dcm`` suffix.
+
+Nothing is lost silently: a scene graph file that is empty, truncated, not UTF-8 or not a scene
+graph, and an image of the split that has no scene graph, are recorded in the data set's
+``failures`` (with the file and the reason) and the rest is read.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import os
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +34,19 @@ from typing import Any
 import torch
 
 from cxrgraph.datasets.base import CachedGraphDataset
-from cxrgraph.datasets.errors import DatasetFormatError, DatasetNotFoundError
+from cxrgraph.datasets.boxes import imagenome_box, scene_graph_boxes
+from cxrgraph.datasets.errors import DatasetFormatError
+from cxrgraph.datasets.imagenome_files import (
+    SCENE_SUFFIX,
+    SPLITS,
+    iter_scene_graphs,
+    read_images_to_avoid,
+    read_scene_graph,
+    read_split,
+    scene_graph_index,
+    scene_graph_source,
+    strip_dcm,
+)
 from cxrgraph.datasets.io_utils import read_csv_rows
 from cxrgraph.graph import UNLABELLED, ClinicalGraph, Triplet
 from cxrgraph.ontology import get_ontology, normalize_term
@@ -49,11 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_HOW_TO_GET = (
-    "Chest ImaGenome is credentialed data and cannot be downloaded by cxrgraph: request access on "
-    "PhysioNet (chest-imagenome 1.0.0), then pass the folder that holds silver_dataset/ as root."
-)
-_SCENE_SUFFIX = "_SceneGraph.json"
 _PROGRESSION_RANK = {"worsened": 3, "improved": 2, "no change": 1}
 
 
@@ -85,6 +97,7 @@ class SceneGraph:
     extra_regions: list[str] = field(default_factory=list)
     unknown_attributes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    unreadable_boxes: list[str] = field(default_factory=list)
 
     def to_graph(self) -> ClinicalGraph:
         """The scene graph as a :class:`ClinicalGraph` (boxes, presence, located_at triplets)."""
@@ -121,31 +134,6 @@ def comparison_progression(comparisons: Sequence[Comparison]) -> torch.Tensor:
     return out
 
 
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _normalised_box(row: Mapping[str, Any]) -> torch.Tensor:
-    """A box as normalised xyxy, clipped to the image (NaN when it cannot be read).
-
-    The 224 x 224 coordinates (``x1..y2``) are used: they are normalised by construction. The
-    ``original_*`` pixel coordinates need the image size, which the files do not hold reliably
-    (``original_width`` / ``original_height`` are box sizes, like ``width`` / ``height``), so they
-    are used only when the 224 coordinates are missing and the size fields cannot be box sizes.
-    """
-    xyxy = [_float(row.get(k)) for k in ("x1", "y1", "x2", "y2")]
-    if not any(math.isnan(v) for v in xyxy):
-        return torch.tensor([v / 224.0 for v in xyxy]).clamp(0.0, 1.0)
-    orig = [_float(row.get(k)) for k in ("original_x1", "original_y1", "original_x2", "original_y2")]
-    width, height = _float(row.get("original_width")), _float(row.get("original_height"))
-    if width > orig[2] and height > orig[3]:
-        return torch.tensor([orig[0] / width, orig[1] / height, orig[2] / width, orig[3] / height]).clamp(0.0, 1.0)
-    return torch.full((4,), math.nan)
-
-
 def _parse_datetime(value: Any) -> datetime | None:
     if not value:
         return None
@@ -176,27 +164,20 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         DatasetFormatError: A required key is missing or has the wrong type.
     """
     onto = get_ontology()
+    if not isinstance(doc, Mapping):
+        raise DatasetFormatError(source, f"a scene graph must be a JSON object, got {type(doc).__name__}")
     for key in ("image_id", "objects"):
         if key not in doc:
             raise DatasetFormatError(source, f"scene graph has no {key!r} key")
-    num_r = onto.num_regions
-    boxes = torch.full((num_r, 4), math.nan)
     extra: list[str] = []
-    for obj in doc.get("objects") or []:
-        name = normalize_term(obj.get("bbox_name", ""))
-        if not onto.has_region(name) or onto.region(name).name != name:
-            extra.append(name)
-            continue
-        box = _normalised_box(obj)
-        if torch.isnan(box).any() or box[2] <= box[0] or box[3] <= box[1]:
-            continue  # zero-area (or unreadable) box: the region is absent
-        boxes[onto.region_index(name)] = box
+    unreadable: list[str] = []
+    boxes = scene_graph_boxes(doc, source, unreadable=unreadable, extra=extra)
     present = torch.isfinite(boxes).all(dim=1)
 
     triplets: list[Triplet] = []
     phrases: dict[str, list[str]] = {}
     unknown: list[str] = []
-    for entry in doc.get("attributes") or []:
+    for entry in _entries(doc, "attributes", source):
         region = normalize_term(entry.get("bbox_name", ""))
         if not onto.has_region(region) or onto.region(region).name != region:
             if region not in extra:
@@ -206,6 +187,12 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         per_phrase = entry.get("attributes") or []
         sev_cues = entry.get("severity_cues") or []
         tmp_cues = entry.get("temporal_cues") or []
+        if not all(isinstance(v, list) for v in (per_phrase, sev_cues, tmp_cues)) or not all(
+            isinstance(a, list) for a in per_phrase
+        ):
+            raise DatasetFormatError(
+                source, f"attributes of region {region!r} must be lists (one list per phrase), got {per_phrase!r:.60}"
+            )
         for i, attrs in enumerate(per_phrase):
             severity = _first_cue(sev_cues[i] if i < len(sev_cues) else [], onto.severity_cues, "unspecified")
             change = _first_cue(tmp_cues[i] if i < len(tmp_cues) else [], onto.change_cues, "unspecified")
@@ -225,7 +212,7 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
                 triplets.append(Triplet(region, mapped[0], existence, severity, change))
 
     comparisons: list[Comparison] = []
-    for rel in doc.get("relationships") or []:
+    for rel in _entries(doc, "relationships", source):
         region = normalize_term(rel.get("bbox_name", ""))
         if not onto.has_region(region) or onto.region(region).name != region:
             continue
@@ -256,7 +243,21 @@ def parse_scene_graph(doc: Mapping[str, Any], source: str = "<scene graph>") -> 
         extra_regions=sorted(set(extra)),
         unknown_attributes=unknown,
         meta={k: doc.get(k) for k in ("gender", "age_decile", "reason_for_exam") if k in doc},
+        unreadable_boxes=unreadable,
     )
+
+
+def _entries(doc: Mapping[str, Any], key: str, source: str) -> list[Mapping[str, Any]]:
+    """``doc[key]`` checked to be a list of objects."""
+    entries = doc.get(key) or []
+    if not isinstance(entries, list):
+        raise DatasetFormatError(source, f"{key!r} must be a list, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise DatasetFormatError(
+                source, f"{key}[{i}] must be an object, got {type(entry).__name__} ({entry!r:.40})"
+            )
+    return entries
 
 
 def _first_cue(cues: Sequence[str], table: Mapping[str, Sequence[str]], default: str) -> str:
@@ -268,78 +269,19 @@ def _first_cue(cues: Sequence[str], table: Mapping[str, Sequence[str]], default:
     return default
 
 
-def _scene_graph_source(root: Path) -> Path:
-    silver = root / "silver_dataset"
-    for candidate in (
-        silver / "scene_graph.zip",
-        silver / "scene_graph",
-        root / "scene_graph.zip",
-        root / "scene_graph",
-    ):
-        if candidate.exists():
-            return candidate
-    raise DatasetNotFoundError(
-        "Chest ImaGenome",
-        "the silver scene graphs (scene_graph.zip or an extracted scene_graph/ folder)",
-        [silver / "scene_graph.zip", silver / "scene_graph", root / "scene_graph.zip", root / "scene_graph"],
-        _HOW_TO_GET,
-    )
-
-
-def iter_scene_graphs(root: str | Path, image_ids: Sequence[str] | None = None) -> Iterator[tuple[str, dict]]:
-    """Yield ``(image_id, decoded JSON)`` from the zip or the extracted folder."""
-    source = _scene_graph_source(Path(root))
-    wanted = None if image_ids is None else set(image_ids)
-    if source.suffix == ".zip":
-        with zipfile.ZipFile(source) as zf:
-            for name in sorted(zf.namelist()):
-                if not name.endswith(_SCENE_SUFFIX):
-                    continue
-                image_id = Path(name).name[: -len(_SCENE_SUFFIX)]
-                if wanted is None or image_id in wanted:
-                    yield image_id, json.loads(zf.read(name).decode("utf-8"))
-    else:
-        for path in sorted(source.glob(f"*{_SCENE_SUFFIX}")):
-            image_id = path.name[: -len(_SCENE_SUFFIX)]
-            if wanted is None or image_id in wanted:
-                yield image_id, json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_split(root: str | Path, split: str) -> list[dict[str, str]]:
-    """Rows of ``silver_dataset/splits/<split>.csv`` (subject_id, study_id, dicom_id, path, ViewPosition)."""
-    names = {"val": "valid", "validate": "valid", "validation": "valid"}
-    split = names.get(split, split)
-    path = Path(root) / "silver_dataset" / "splits" / f"{split}.csv"
-    if not path.is_file():
-        raise DatasetNotFoundError("Chest ImaGenome", f"the {split!r} split file", [path], _HOW_TO_GET)
-    return read_csv_rows(path, required=("dicom_id",))
-
-
-def read_images_to_avoid(root: str | Path) -> set[str]:
-    path = Path(root) / "silver_dataset" / "splits" / "images_to_avoid.csv"
-    if not path.is_file():
-        return set()
-    return {_strip_dcm(r["dicom_id"]) for r in read_csv_rows(path, required=("dicom_id",))}
-
-
-def _strip_dcm(image_id: str) -> str:
-    image_id = str(image_id).strip()
-    return image_id[:-4] if image_id.lower().endswith(".dcm") else image_id
-
-
 def read_gold_bboxes(path: str | Path) -> dict[str, torch.Tensor]:
     """Gold boxes: ``image_id -> [29, 4]`` normalised xyxy (NaN where absent); ``.dcm`` stripped."""
     onto = get_ontology()
     rows = read_csv_rows(path, required=("image_id", "bbox_name"))
     out: dict[str, torch.Tensor] = {}
     for row in rows:
-        image_id = _strip_dcm(row["image_id"])
+        image_id = strip_dcm(row["image_id"])
         name = normalize_term(row["bbox_name"])
         boxes = out.setdefault(image_id, torch.full((onto.num_regions, 4), math.nan))
         if not onto.has_region(name) or onto.region(name).name != name:
             continue
-        box = _normalised_box(row)
-        if not torch.isnan(box).any() and box[2] > box[0] and box[3] > box[1]:
+        box = imagenome_box(row)
+        if box is not None and box[2] > box[0] and box[3] > box[1]:
             boxes[onto.region_index(name)] = box
     return out
 
@@ -377,8 +319,8 @@ def read_gold_comparisons(path: str | Path) -> list[GoldComparison]:
         out.append(
             GoldComparison(
                 patient_id=str(row.get("patient_id", "")),
-                current_image_id=_strip_dcm(row["current_image_id"]),
-                previous_image_id=_strip_dcm(row["previous_image_id"]),
+                current_image_id=strip_dcm(row["current_image_id"]),
+                previous_image_id=strip_dcm(row["previous_image_id"]),
                 region=region,
                 labels=labels,
                 finding=mapped[0] if mapped else None,
@@ -396,7 +338,7 @@ def read_gold_attributes(path: str | Path) -> dict[str, list[Triplet]]:
     for row in rows:
         region = normalize_term(row["bbox"])
         mapped = onto.mappings["imagenome"].get(normalize_term(row["label_name"]))
-        image_id = _strip_dcm(row["image_id"])
+        image_id = strip_dcm(row["image_id"])
         out.setdefault(image_id, [])
         if mapped is None or not onto.has_region(region) or onto.region(region).name != region:
             continue
@@ -424,28 +366,66 @@ class ChestImaGenome(CachedGraphDataset):
 
     def __init__(self, root: str | Path, split: str | None = "train", exclude_gold: bool = True, **kwargs: Any):
         self.exclude_gold = exclude_gold
+        self._archive: zipfile.ZipFile | None = None
         super().__init__(root, split=split, **kwargs)
 
     def check_raw(self, root: Path) -> None:
-        _scene_graph_source(root)
+        scene_graph_source(root)
         if self.split is not None:
             read_split(root, self.split)
 
-    def items(self) -> tuple[list[tuple[str, dict]], list[str]]:
-        wanted = None
-        if self.split is not None:
-            wanted = [_strip_dcm(r["dicom_id"]) for r in read_split(self.root, self.split)]
-            if self.exclude_gold and self.split == "train":
+    def items(self) -> tuple[list[tuple[str, Path, str | None]], list[str]]:
+        """One item per image: every scene graph, or every image of the split (an image the
+        split lists without a scene graph is an item too, recorded as a failure)."""
+        source, index = scene_graph_index(self.root)
+        if self.split is None:
+            wanted = list(index)
+        else:
+            wanted = list(dict.fromkeys(strip_dcm(r["dicom_id"]) for r in read_split(self.root, self.split)))
+            if self.exclude_gold and SPLITS[str(self.split).strip().lower()] == "train":
                 avoid = read_images_to_avoid(self.root)
                 wanted = [w for w in wanted if w not in avoid]
-        docs = list(iter_scene_graphs(self.root, wanted))
-        return docs, [image_id for image_id, _ in docs]
+            wanted.sort(key=lambda w: w + SCENE_SUFFIX)
+        return [(w, source, index.get(w)) for w in wanted], wanted
 
-    def convert(self, item: tuple[str, dict]) -> ClinicalGraph:
-        image_id, doc = item
-        sg = parse_scene_graph(doc, source=f"{image_id}{_SCENE_SUFFIX}")
+    def fingerprints(self, items: Sequence[tuple[str, Path, str | None]]) -> list[str]:
+        """Size and CRC (zip) or size and modification time (folder) of each scene graph file."""
+        if not items:
+            return []
+        source = items[0][1]
+        if source.suffix == ".zip":
+            with zipfile.ZipFile(source) as zf:
+                infos = {i.filename: f"{i.file_size}:{i.CRC}" for i in zf.infolist()}
+            return [infos.get(entry, "missing") if entry else "missing" for _w, _s, entry in items]
+        out = []
+        for _w, _s, entry in items:
+            try:
+                st = os.stat(entry) if entry else None
+            except OSError:
+                st = None
+            out.append(f"{st.st_size}:{st.st_mtime_ns}" if st is not None else "missing")
+        return out
+
+    def convert(self, item: tuple[str, Path, str | None]) -> ClinicalGraph:
+        image_id, source, entry = item
+        if entry is None:
+            raise DatasetFormatError(
+                source, f"no scene graph {image_id}{SCENE_SUFFIX} for image {image_id} of the {self.split!r} split"
+            )
+        if source.suffix == ".zip" and self._archive is None:
+            self._archive = zipfile.ZipFile(source)  # one open archive for the whole build
+        doc = read_scene_graph(source, entry, self._archive)
+        sg = parse_scene_graph(doc, source=f"{source}:{entry}" if source.suffix == ".zip" else entry)
         graph = sg.to_graph()
         graph.progression = sg.progression().unsqueeze(0)  # [1, 29]: batches stack to [B, 29]
         graph.previous_image_id = sg.comparisons[0].previous_image_id if sg.comparisons else ""
         graph.study_datetime = sg.study_datetime.isoformat() if sg.study_datetime else ""
         return graph
+
+    def process(self) -> None:
+        try:
+            super().process()
+        finally:
+            if self._archive is not None:
+                self._archive.close()
+                self._archive = None

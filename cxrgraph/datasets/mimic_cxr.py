@@ -11,7 +11,9 @@ Layout::
     <root>/mimic-cxr-2.0.0-negbio.csv.gz                  (same columns)
 
 Reports may live in another folder than the images (``reports_root``). Uncompressed ``.csv``
-files are accepted too.
+files are accepted too. A row that cannot be read (ragged, a bad date, a label outside 1, 0, -1
+and blank) is left out and recorded in :attr:`MIMICCXR.skipped`, with a warning; a damaged file
+(truncated gzip, not UTF-8, a missing or misspelt column) is a clear error naming the file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from cxrgraph.datasets.base import CachedGraphDataset
 from cxrgraph.datasets.errors import DatasetFormatError, DatasetNotFoundError
-from cxrgraph.datasets.io_utils import find_file, read_csv_rows
+from cxrgraph.datasets.io_utils import find_file, label_value, read_csv_rows, warn_skipped
 from cxrgraph.ontology import get_ontology
 
 __all__ = ["MIMICCXR", "MIMICStudy", "MIMICCXRReportGraphs", "study_datetime", "read_label_csv", "study_folder"]
@@ -37,7 +39,19 @@ _HOW_TO_GET = (
     "PhysioNet (mimic-cxr 2.0.0 for reports, mimic-cxr-jpg 2.0.0 for images and CSVs), then pass the "
     "folder that holds files/ and the mimic-cxr-2.0.0-*.csv.gz files as root."
 )
-_SPLIT_NAMES = {"val": "validate", "valid": "validate", "validation": "validate"}
+_SPLIT_NAMES = {
+    "train": "train",
+    "validate": "validate",
+    "val": "validate",
+    "valid": "validate",
+    "validation": "validate",
+    "test": "test",
+}
+
+
+def _split_name(value: str) -> str | None:
+    """Canonical split name (train, validate, test) of a split value, any case."""
+    return _SPLIT_NAMES.get(str(value).strip().lower())
 
 
 def study_datetime(date: str, time: str | None = None) -> datetime:
@@ -59,26 +73,33 @@ def study_folder(subject_id: str | int, study_id: str | int) -> Path:
     return Path("files") / f"p{subject[:2]}" / f"p{subject}" / f"s{study}"
 
 
-def read_label_csv(path: str | Path) -> dict[str, dict[str, float | None]]:
-    """CheXpert/NegBio label CSV: ``study_id -> {label: 1.0 | 0.0 | -1.0 | None}``."""
+def read_label_csv(
+    path: str | Path, skipped: list[tuple[str, str]] | None = None
+) -> dict[str, dict[str, float | None]]:
+    """CheXpert/NegBio label CSV: ``study_id -> {label: 1.0 | 0.0 | -1.0 | None}``.
+
+    Args:
+        path: The label file; all 14 label columns must be there (any case).
+        skipped: Receives ``(where, why)`` of rows with a bad value, which are left out;
+            without it a bad value raises.
+
+    Raises:
+        DatasetFormatError: A label column is missing or misspelt (the message suggests the
+            column that looks like it), or a value is not 1, 0, -1 or blank (``skipped`` not given).
+    """
     onto = get_ontology()
     labels = onto.vocabulary("chexpert14")
-    rows = read_csv_rows(path, required=("subject_id", "study_id"))
+    rows = read_csv_rows(path, required=("subject_id", "study_id", *labels), skipped=skipped)
     out: dict[str, dict[str, float | None]] = {}
-    for row in rows:
-        values: dict[str, float | None] = {}
-        for label in labels:
-            raw = (row.get(label) or "").strip()
-            if raw == "":
-                values[label] = None
-                continue
-            try:
-                value = float(raw)
-            except ValueError as err:
-                raise DatasetFormatError(path, f"study {row['study_id']}: {label}={raw!r} is not a number") from err
-            if value not in (1.0, 0.0, -1.0):
-                raise DatasetFormatError(path, f"study {row['study_id']}: {label}={raw!r} is not 1, 0, -1 or blank")
-            values[label] = value
+    for i, row in enumerate(rows):
+        try:
+            values = {label: label_value(row[label], label) for label in labels}
+        except ValueError as err:
+            problem = f"study {row['study_id']}: {err}"
+            if skipped is None:
+                raise DatasetFormatError(path, problem) from err
+            skipped.append((f"{path} row {i + 2}", problem))
+            continue
         out[str(row["study_id"]).lstrip("s")] = values
     return out
 
@@ -102,7 +123,7 @@ class MIMICStudy:
     def read_report(self) -> str:
         """The report text (raises a clear error when the file is missing or unreadable)."""
         try:
-            return self.report_path.read_text(encoding="utf-8")
+            return self.report_path.read_text(encoding="utf-8-sig")  # a byte order mark is not text
         except FileNotFoundError as err:
             raise FileNotFoundError(f"report of study s{self.study_id} not found at {self.report_path}") from err
         except UnicodeDecodeError as err:
@@ -136,7 +157,13 @@ class MIMICCXR:
     ) -> None:
         self.root = Path(root).expanduser()
         self.reports_root = Path(reports_root).expanduser() if reports_root is not None else self.root
-        self.split = _SPLIT_NAMES.get(split, split) if split is not None else None
+        self.split = None
+        if split is not None:
+            self.split = _split_name(split)
+            if self.split is None:
+                raise ValueError(f"unknown MIMIC-CXR split {split!r}: choose 'train', 'validate' ('val') or 'test'")
+        #: Rows left out, as ``(where, why)``: ragged rows, bad dates, bad label values.
+        self.skipped: list[tuple[str, str]] = []
         meta_path = find_file(self.root, "mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv")
         if meta_path is None:
             raise DatasetNotFoundError(
@@ -145,12 +172,18 @@ class MIMICCXR:
                 [self.root / "mimic-cxr-2.0.0-metadata.csv.gz", self.root / "mimic-cxr-2.0.0-metadata.csv"],
                 _HOW_TO_GET,
             )
-        rows = read_csv_rows(meta_path, required=("dicom_id", "subject_id", "study_id", "StudyDate", "StudyTime"))
+        rows = read_csv_rows(
+            meta_path, required=("dicom_id", "subject_id", "study_id", "StudyDate", "StudyTime"), skipped=self.skipped
+        )
         split_of: dict[str, str] = {}
         split_path = find_file(self.root, "mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv")
         if split_path is not None:
-            for row in read_csv_rows(split_path, required=("dicom_id", "split")):
-                split_of[row["dicom_id"]] = row["split"]
+            for row in read_csv_rows(split_path, required=("dicom_id", "split"), skipped=self.skipped):
+                name = _split_name(row["split"])
+                if name is None:
+                    self.skipped.append((str(split_path), f"dicom {row['dicom_id']}: unknown split {row['split']!r}"))
+                    continue
+                split_of[row["dicom_id"]] = name
         elif self.split is not None:
             raise DatasetNotFoundError(
                 "MIMIC-CXR-JPG", "the split file mimic-cxr-2.0.0-split.csv.gz", [self.root], _HOW_TO_GET
@@ -158,12 +191,16 @@ class MIMICCXR:
         labels = {}
         for name in ("chexpert", "negbio"):
             p = find_file(self.root, f"mimic-cxr-2.0.0-{name}.csv.gz", f"mimic-cxr-2.0.0-{name}.csv")
-            labels[name] = read_label_csv(p) if p is not None else None
+            labels[name] = read_label_csv(p, skipped=self.skipped) if p is not None else None
 
         studies: dict[str, MIMICStudy] = {}
         wanted_views = {v.upper() for v in views} if views is not None else None
         for row in rows:
-            dicom, subject, study = row["dicom_id"], row["subject_id"].lstrip("p"), row["study_id"].lstrip("s")
+            dicom = row["dicom_id"].strip()
+            subject, study = row["subject_id"].strip().lstrip("p"), row["study_id"].strip().lstrip("s")
+            if not (dicom and subject.isdigit() and study.isdigit()):
+                self.skipped.append((str(meta_path), f"row with dicom {dicom!r}: no dicom id, or ids not numbers"))
+                continue
             split_name = split_of.get(dicom)
             if self.split is not None and split_name != self.split:
                 continue
@@ -176,7 +213,8 @@ class MIMICCXR:
                 try:
                     when = study_datetime(row["StudyDate"], row["StudyTime"])
                 except ValueError as err:
-                    raise DatasetFormatError(meta_path, f"dicom {dicom}: {err}") from err
+                    self.skipped.append((str(meta_path), f"dicom {dicom}: {err}"))
+                    continue
                 s = studies[study] = MIMICStudy(
                     subject_id=subject,
                     study_id=study,
@@ -194,6 +232,7 @@ class MIMICCXR:
             s.image_paths.append(self.root / folder / f"{dicom}.jpg")
         self.studies = sorted(studies.values(), key=lambda s: (s.subject_id, s.datetime, s.study_id))
         self._by_id = {s.study_id: s for s in self.studies}
+        warn_skipped(f"MIMIC-CXR index of {self.root}", self.skipped)
 
     def __len__(self) -> int:
         return len(self.studies)
@@ -253,6 +292,18 @@ class MIMICCXRReportGraphs(CachedGraphDataset):
 
     def items(self) -> tuple[list[MIMICStudy], list[str]]:
         return list(self.index.studies), [s.study_id for s in self.index.studies]
+
+    def fingerprints(self, items: Sequence[MIMICStudy]) -> list[str]:
+        """The backend and each report file's size and modification time: an edited report is
+        parsed again on the next load instead of being served from the cache."""
+        out = []
+        for study in items:
+            try:
+                st = study.report_path.stat()
+                out.append(f"{self.backend}:{st.st_size}:{st.st_mtime_ns}")
+            except OSError:
+                out.append(f"{self.backend}:missing")
+        return out
 
     def convert(self, study: MIMICStudy) -> Any:
         from cxrgraph.text import parse_report

@@ -93,7 +93,15 @@ class MSCXRT:
         self.pairs: list[TemporalPair] = []
         if cls_path.is_file():
             rows = read_csv_rows(
-                cls_path, required=("subject_id", "study_id", "dicom_id", "previous_study_id", "previous_dicom_id")
+                cls_path,
+                required=(
+                    "subject_id",
+                    "study_id",
+                    "dicom_id",
+                    "previous_study_id",
+                    "previous_dicom_id",
+                    *MSCXRT_FINDINGS,
+                ),
             )
             for i, row in enumerate(rows):
                 progression: dict[str, str | None] = {}

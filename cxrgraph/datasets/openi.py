@@ -6,13 +6,16 @@ import json
 import logging
 import os
 import tarfile
+import warnings
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cxrgraph.datasets.errors import DatasetFormatError
 from cxrgraph.utils.atomic import atomic_write_json
 
 __all__ = ["OpenIReports", "OpenIReport"]
@@ -127,10 +130,15 @@ class OpenIReports:
         self.transform = transform
         self.processed_dir = Path(processed_dir) if processed_dir is not None else None
         cache = self.processed_dir / "openi_reports.json" if self.processed_dir else None
+        self._reports: list[OpenIReport] = []
         if cache is not None and cache.is_file() and not force_reload:
-            with cache.open(encoding="utf-8") as fh:
-                self._reports = [_from_dict(d) for d in json.load(fh)]
-        else:
+            try:
+                with cache.open(encoding="utf-8") as fh:
+                    self._reports = [_from_dict(d) for d in json.load(fh)]
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+                warnings.warn(f"{cache} is damaged ({err}): reading the reports again", UserWarning, stacklevel=2)
+                self._reports = []
+        if not self._reports:
             self._reports = sorted(self._read(), key=_order)
             if cache is not None:
                 _write_json_atomic(cache, [r.to_dict() for r in self._reports])
@@ -165,13 +173,22 @@ class OpenIReports:
                 tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with block below
             except tarfile.TarError as err:
                 raise ValueError(f"{path}: not a readable tar archive ({err})") from err
+            done, name = 0, "the start"
             with tar:
-                for member in tar:
-                    if member.isfile() and member.name.endswith(".xml"):
-                        fh = tar.extractfile(member)
-                        if fh is None:
-                            continue
-                        yield from _safe(fh.read(), f"{path}:{member.name}")
+                try:
+                    for member in tar:
+                        name = member.name
+                        if member.isfile() and member.name.endswith(".xml"):
+                            fh = tar.extractfile(member)
+                            if fh is None:
+                                continue
+                            data = fh.read()
+                            done += 1
+                            yield from _safe(data, f"{path}:{member.name}")
+                except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+                    raise DatasetFormatError(
+                        path, f"truncated or damaged archive after {done} report(s), near {name} ({err})"
+                    ) from err
             return
         files = sorted(path.glob("*.xml")) or sorted(path.glob("*/*.xml"))
         for f in files:

@@ -1,8 +1,9 @@
 """Turn graphs into plain records (tensors, numbers, strings, lists, dicts) and back.
 
-Records load with ``torch.load(weights_only=True)``: no pickled classes. Dataclass values held by
-a graph (e.g. the triplets of a report graph) are stored with their class name and rebuilt only
-when that class lives in cxrgraph.
+Records load with ``torch.load(weights_only=True)``: no pickled classes. Dataclass and named
+tuple values held by a graph (the triplets and mentions of a report graph) are stored with their
+class name and rebuilt only when that class lives in cxrgraph, so a graph read back behaves like
+the one stored (``ReportGraph.to_json()`` works on it); other named tuples become plain tuples.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def _qualname(obj: Any) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _is_ours(cls: type) -> bool:
+    return cls.__module__ == "cxrgraph" or cls.__module__.startswith("cxrgraph.")
+
+
 def _resolve(name: str) -> type:
     module, _, qual = name.partition(":")
     if not (module == "cxrgraph" or module.startswith("cxrgraph.")):
@@ -41,6 +46,8 @@ def _encode(value: Any) -> Any:
         fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {"__dataclass__": _qualname(value), "fields": fields}
     if isinstance(value, tuple):
+        if _is_ours(type(value)) and hasattr(type(value), "_fields"):
+            return {"__namedtuple__": _qualname(value), "fields": [_encode(v) for v in value]}
         return {"__tuple__": [_encode(v) for v in value]}
     if isinstance(value, list):
         return [_encode(v) for v in value]
@@ -56,6 +63,8 @@ def _decode(value: Any) -> Any:
         if "__dataclass__" in value:
             cls = _resolve(value["__dataclass__"])
             return cls(**{k: _decode(v) for k, v in value["fields"].items()})
+        if "__namedtuple__" in value:
+            return _resolve(value["__namedtuple__"])(*(_decode(v) for v in value["fields"]))
         if "__tuple__" in value:
             return tuple(_decode(v) for v in value["__tuple__"])
         if "__dict__" in value:

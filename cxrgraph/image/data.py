@@ -7,10 +7,11 @@
     <root>/silver_dataset/scene_graph/<dicom_id>_SceneGraph.json   (or scene_graph.zip)
     <root>/silver_dataset/splits/{train,valid,test}.csv            (optional)
 
-Boxes come from each scene graph's ``objects[]``: the ``original_x1..original_y2`` pixel
-corners divided by the image's own size (read from the file header), or, without them, the
-``x1..y2`` corners in 224 x 224 space. Boxes are clipped into the image; zero-area boxes mean
-the region is absent; region names outside the 29 are ignored.
+Boxes come from each scene graph's ``objects[]``, read by
+:func:`cxrgraph.datasets.boxes.scene_graph_boxes` exactly as the data set readers read them: the
+``x1..y2`` corners of the 224 x 224 frame (the pixel corners divided by the image's own size only
+where those are missing). Boxes are clipped into the image; zero-area boxes mean the region is
+absent; region names outside the 29 are ignored.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cxrgraph.datasets.boxes import scene_graph_boxes as read_boxes
 from cxrgraph.image.io import SkippedImage, read_image, resize_image, to_image_tensor
-from cxrgraph.ontology import get_ontology, normalize_term
 
 __all__ = ["RegionBoxDataset", "TreeImage", "read_imagenome_tree", "scene_graph_boxes", "collate_boxes"]
 
@@ -39,37 +40,18 @@ logger = logging.getLogger(__name__)
 _SCENE_SUFFIX = "_SceneGraph.json"
 
 
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def scene_graph_boxes(doc: dict[str, Any], height: int | None = None, width: int | None = None) -> torch.Tensor:
     """``[29, 4]`` normalised boxes (NaN rows = absent) from a scene graph's ``objects[]``.
 
+    The one box reader of cxrgraph (:func:`cxrgraph.datasets.boxes.scene_graph_boxes`), so the
+    detector sees the boxes the alignment model does.
+
     Args:
         doc: The decoded scene graph JSON.
-        height: Image height in pixels (needed for the ``original_*`` corners).
+        height: Image height in pixels (used only for entries without 224-frame corners).
         width: Image width in pixels.
     """
-    onto = get_ontology()
-    boxes = torch.full((onto.num_regions, 4), math.nan)
-    for obj in doc.get("objects") or []:
-        name = normalize_term(str(obj.get("bbox_name", "")))
-        if not onto.has_region(name) or onto.region(name).name != name:
-            continue  # the silver pipeline's extra regions are not among the fixed 29
-        orig = [_num(obj.get(k)) for k in ("original_x1", "original_y1", "original_x2", "original_y2")]
-        if height and width and all(math.isfinite(v) for v in orig):
-            box = torch.tensor(orig) / torch.tensor([width, height, width, height], dtype=torch.float32)
-        else:
-            box = torch.tensor([_num(obj.get(k)) for k in ("x1", "y1", "x2", "y2")]) / 224.0
-        box = box.clamp(0.0, 1.0)
-        if not torch.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
-            continue
-        boxes[onto.region_index(name)] = box
-    return boxes
+    return read_boxes(doc, width=width, height=height)
 
 
 @dataclass(frozen=True)
@@ -172,7 +154,7 @@ def read_imagenome_tree(
                         width, height = im.size
                 except OSError:
                     pass  # the corrupt image is reported when it is read; use 224-space boxes here
-            boxes = scene_graph_boxes(doc, height, width)
+            boxes = read_boxes(doc, f"{dicom_id}{_SCENE_SUFFIX}", width=width, height=height)
         elif require_boxes:
             if skipped is not None:
                 skipped.append(SkippedImage(str(path), "no scene graph with boxes"))

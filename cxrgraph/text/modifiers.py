@@ -11,8 +11,10 @@ Laterality lives in :mod:`cxrgraph.text.relations`, where sides are distributed 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
+from operator import itemgetter
 
 from cxrgraph.ontology import Ontology, get_ontology
 from cxrgraph.text.mentions import trie_regex
@@ -437,27 +439,30 @@ class ModifierFinder:
         clauses = self.clauses(sentence, lower) if clauses is None else clauses
         trig = self.triggers(sentence, lower) if triggers is None else triggers
         if blocked and trig:
-            trig = [t for t in trig if not any(a <= t[0] < b for a, b in blocked)]
+            trig = _unblocked(trig, blocked)
         sev_hits = [(m.start(), m.end(), _words(m.group())) for m in regexes["severity"].finditer(text)]
         ch_hits = [(m.start(), m.end(), _words(m.group())) for m in regexes["change"].finditer(text)]
+        span_starts = None
         out = []
+        # every lookup below bisects offsets sorted left to right: a sentence costs about linear
+        # time in its length, not quadratic (a run-on sentence has hundreds of mentions in one clause)
         for s, e in spans:
-            c0, c1 = next(((a, b) for a, b in clauses if a <= s < b), (0, len(sentence)))
+            k = bisect_right(clauses, s, key=_FIRST) - 1
+            c0, c1 = clauses[k] if k >= 0 and s < clauses[k][1] else (0, len(sentence))
             existence, cue = self._existence(sentence, s, e, c0, c1, trig)
-            severity = self._nearest_label(sentence, sev_hits, s, e, c0, c1, self._severity, before=4, after=4)
-            change = self._nearest_label(
-                sentence, ch_hits, s, e, c0, c1, self._change, before=12, after=12, inside=False
-            )
-            if change is None:
+            severity = _nearest_label(sentence, sev_hits, s, e, c0, c1, self._severity, before=4, after=4)
+            change = _nearest_label(sentence, ch_hits, s, e, c0, c1, self._change, before=12, after=12, inside=False)
+            if change is None and ch_hits:
                 # a comparison clause of its own about this finding: "..., which has decreased since
                 # the prior study", "..., unchanged" (no other finding in between)
-                for h0, _h1, word in ch_hits:
-                    if h0 < e:
-                        continue
-                    if _words_between(sentence, e, h0) > 12 or any(e <= a < h0 for a, _b in spans):
-                        break
-                    change = self._change.get(word)
-                    break
+                k = bisect_left(ch_hits, e, key=_FIRST)
+                if k < len(ch_hits):
+                    h0, _h1, word = ch_hits[k]
+                    if span_starts is None:
+                        span_starts = sorted(a for a, _b in spans)
+                    nxt = bisect_left(span_starts, e)
+                    if _words_between(sentence, e, h0) <= 12 and not (nxt < len(span_starts) and span_starts[nxt] < h0):
+                        change = self._change.get(word)
             if change == "resolved" and existence == PRESENT:
                 existence = ABSENT
             out.append(Modifiers(existence, severity or "unspecified", change or "unspecified", (c0, c1), cue))
@@ -466,13 +471,15 @@ class ModifierFinder:
     def _existence(self, sentence: str, s: int, e: int, c0: int, c1: int, trig: list) -> tuple[str, str]:
         # pre-triggers: the nearest trigger before the mention in its clause decides
         # "or" / "versus" only join alternatives (see _AFFIRM) and never decide
+        first_after = bisect_left(trig, s, key=_FIRST)
         pre = None
-        for t0, _t1, kind, word in trig:
-            if t0 >= s:
+        for k in range(first_after - 1, -1, -1):
+            t0, _t1, kind, word = trig[k]
+            if t0 < c0:
                 break
-            if t0 < c0 or word in _COORDINATORS:
-                continue
-            pre = (kind, word, t0)
+            if word not in _COORDINATORS:
+                pre = (kind, word, t0)
+                break
         if pre is not None:
             kind, word, t0 = pre
             if kind == "trig":
@@ -483,9 +490,8 @@ class ModifierFinder:
                 if word in self._pre_unc and _words_between(sentence, t0, s) <= 10:
                     return UNCERTAIN, word
         # post-triggers: the first trigger after the mention in its clause
-        for t0, _t1, kind, word in trig:
-            if t0 < e:
-                continue
+        for k in range(bisect_left(trig, e, lo=first_after, key=_FIRST), len(trig)):
+            t0, _t1, kind, word = trig[k]
             if t0 >= c1:
                 break
             if _words_between(sentence, e, t0) > 8:
@@ -507,42 +513,72 @@ class ModifierFinder:
         # "A or B", "A versus B": the alternatives are uncertain
         return PRESENT, ""
 
-    @staticmethod
-    def _nearest_label(
-        sentence: str,
-        hits: list,
-        s: int,
-        e: int,
-        c0: int,
-        c1: int,
-        table: dict,
-        *,
-        before: int,
-        after: int,
-        inside: bool = True,
-    ) -> str | None:
-        best, best_d = None, None
-        for h0, h1, word in hits:
-            if h1 <= s:
-                if h0 < c0:
-                    continue
-                d = _words_between(sentence, h1, s)
-                if d > before:
-                    continue
-            elif h0 >= e:
-                if h0 >= c1:
-                    break
-                d = _words_between(sentence, e, h0)
-                if d > after:
-                    continue
-            elif inside:  # inside the mention ("heart is mildly enlarged")
-                d = 0
-            else:
-                continue
-            if best_d is None or d < best_d:
-                best, best_d = table.get(word), d
-        return best
 
+def _nearest_label(
+    sentence: str,
+    hits: list,
+    s: int,
+    e: int,
+    c0: int,
+    c1: int,
+    table: dict,
+    *,
+    before: int,
+    after: int,
+    inside: bool = True,
+) -> str | None:
+    """The label of the cue nearest to the mention ``[s, e)`` in its clause ``[c0, c1)``.
+
+    ``hits`` are ``(start, end, word)`` left to right, not overlapping.
+    A cue counts within ``before`` words before the mention, inside it (if ``inside``) or
+    within ``after`` words after it; the nearest wins, the earlier on a tie.
+    """
+    # the cues ending before the mention that count are the last few of them: walk back to the
+    # first one that is out of reach (clause start or word distance)
+    if not hits:
+        return None
+    lo = bisect_right(hits, s, key=_SECOND)
+    while lo > 0:
+        h0, h1, _w = hits[lo - 1]
+        if h0 < c0 or _words_between(sentence, h1, s) > before:
+            break
+        lo -= 1
+    best, best_d = None, None
+    for k in range(lo, len(hits)):
+        h0, h1, word = hits[k]
+        if h1 <= s:
+            d = _words_between(sentence, h1, s)
+        elif h0 >= e:
+            if h0 >= c1:
+                break
+            d = _words_between(sentence, e, h0)
+            if d > after:
+                break  # every later cue is further away
+        elif inside:  # inside the mention ("heart is mildly enlarged")
+            d = 0
+        else:
+            continue
+        if best_d is None or d < best_d:
+            best, best_d = table.get(word), d
+    return best
+
+
+def _unblocked(trig: list[tuple[int, int, str, str]], blocked: list[tuple[int, int]]) -> list:
+    """The triggers that start outside every ``blocked`` span."""
+    if len(trig) * len(blocked) <= 64:  # a short sentence: the plain test is cheaper
+        return [t for t in trig if not any(a <= t[0] < b for a, b in blocked)]
+    spans = sorted(blocked)
+    starts = [a for a, _b in spans]
+    reach = list(accumulate((b for _a, b in spans), max))  # furthest end among spans so far
+    out = []
+    for t in trig:
+        k = bisect_right(starts, t[0]) - 1
+        if k < 0 or reach[k] <= t[0]:
+            out.append(t)
+    return out
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 _COORDINATORS = frozenset(("or", "versus", "vs", "either", "?"))
 

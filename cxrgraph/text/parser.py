@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -14,8 +15,8 @@ from cxrgraph.text.mentions import FINDING, REGION, Mention, get_matcher
 from cxrgraph.text.modifiers import get_modifier_finder
 from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
 from cxrgraph.text.rules import read_sentence
-from cxrgraph.text.sections import DEFAULT_SECTIONS, select_sections, split_sections
-from cxrgraph.text.sentences import split_sentences
+from cxrgraph.text.sections import DEFAULT_SECTIONS, check_section_names, select_sections, split_sections
+from cxrgraph.text.sentences import MAX_SENTENCE_CHARS, cap_sentences, split_sentences
 
 __all__ = ["parse_report", "parse_reports", "assertion", "BACKENDS"]
 
@@ -35,6 +36,43 @@ def _check_text(text: Any, what: str = "report text") -> str:
     return text
 
 
+# parse_report's options: a graph attribute spelt like one of them is a typo, not an attribute
+_OPTIONS = ("backend", "sections", "ontology", "document", "max_sentence_chars")
+# graph attributes the parser sets itself
+_RESERVED = frozenset(
+    (
+        "sentences",
+        "sentence_spans",
+        "mentions",
+        "region_sentences",
+        "report_triplets",
+        "errors",
+        "suggestive_of",
+        "codes",
+    )
+)
+
+
+def _check_options(backend: Any, sections: Any, max_sentence_chars: Any, graph_attrs: Mapping[str, Any]) -> Any:
+    """Refuse bad parse options before any text is read; returns the checked ``sections``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if max_sentence_chars is not None and (
+        isinstance(max_sentence_chars, bool) or not isinstance(max_sentence_chars, int) or max_sentence_chars < 20
+    ):
+        raise ValueError(f"max_sentence_chars must be an int >= 20 or None, got {max_sentence_chars!r}")
+    for key in graph_attrs:
+        if key in _RESERVED:
+            raise TypeError(f"{key!r} is set by the parser; it cannot be passed as a graph attribute")
+        near = difflib.get_close_matches(key, _OPTIONS, n=1, cutoff=0.85)
+        if near:
+            raise TypeError(
+                f"unexpected option {key!r}: did you mean {near[0]!r}? (other keyword arguments are stored on "
+                "the graph as attributes, e.g. id='CXR1')"
+            )
+    return check_section_names(sections)
+
+
 def parse_report(
     text: str,
     backend: str = "rules",
@@ -42,6 +80,7 @@ def parse_report(
     sections: Sequence[str] | None = DEFAULT_SECTIONS,
     ontology: Ontology | None = None,
     document: Any = None,
+    max_sentence_chars: int | None = MAX_SENTENCE_CHARS,
     **graph_attrs: Any,
 ) -> ReportGraph:
     """Parse one radiology report into a :class:`ReportGraph`.
@@ -51,44 +90,60 @@ def parse_report(
         backend: ``"rules"`` (default: fast, no model) or ``"stanza"`` (dependency-based
             attachment; needs stanza's English models, see :mod:`cxrgraph.text.stanza_backend`).
         sections: Canonical section names to parse (default findings + impression; ``None`` =
-            every section). A report with none of them falls back to its last section.
+            every section; see :data:`~cxrgraph.text.sections.SECTION_NAMES`). A report with
+            none of them falls back to its last section.
         ontology: The ontology (default: the packaged one).
         document: For ``backend="stanza"``: an already processed stanza ``Document`` of
             ``text`` (skips running the pipeline).
+        max_sentence_chars: Longest sentence read as one (``None``: no cap). A longer one
+            (a run-on list with no full stop) is read in pieces cut at clause breaks; the cut is
+            recorded in the graph's ``errors`` and warned about, and no text is dropped. See
+            :func:`~cxrgraph.text.sentences.cap_sentences`.
         **graph_attrs: Graph-level attributes stored on the graph, e.g. ``id="CXR1"``.
 
     Returns:
         The report's graph; an empty graph (with a warning) for a report with no content.
 
     Raises:
-        TypeError: ``text`` is not a ``str`` (``None``, ``bytes``...).
-        ValueError: Unknown backend.
+        TypeError: ``text`` is not a ``str`` (``None``, ``bytes``...); ``sections`` is a single
+            string; a keyword argument looks like a misspelt option (``section=``).
+        ValueError: Unknown backend or section name; a bad ``max_sentence_chars``.
     """
     text = _check_text(text)
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    sections = _check_options(backend, sections, max_sentence_chars, graph_attrs)
     onto = ontology or get_ontology()
     if not text.strip():
         warnings.warn("empty report text: returning an empty graph", UserWarning, stacklevel=2)
         return _empty(onto, ["empty report"], graph_attrs)
-    spans = _sentence_spans(text, sections)
+    spans, notes = _sentence_spans(text, sections, max_sentence_chars)
     if not spans:
         warnings.warn(
             "report has no text to parse (only headers?): returning an empty graph", UserWarning, stacklevel=2
         )
         return _empty(onto, ["no report body"], graph_attrs)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     if backend == "stanza":
         from cxrgraph.text.stanza_backend import parse_with_stanza
 
+        if notes:
+            graph_attrs = {**graph_attrs, "errors": notes}
         return parse_with_stanza(text, spans, document=document, ontology=onto, **graph_attrs)
-    return _build(_read_rules(text, spans, onto), onto, graph_attrs)
+    return _build(_read_rules(text, spans, onto, notes), onto, graph_attrs)
 
 
-def _sentence_spans(text: str, sections: Sequence[str] | None) -> list[tuple[int, int]]:
+def _sentence_spans(
+    text: str, sections: Sequence[str] | None, max_chars: int | None = MAX_SENTENCE_CHARS
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """Sentence spans of the chosen sections, and notes on the sentences cut at the cap."""
     spans: list[tuple[int, int]] = []
+    longest = 0
     for sec in select_sections(split_sections(text), sections):
         spans.extend(split_sentences(sec.text, offset=sec.start))
-    return spans
+        longest = max(longest, len(sec.text))
+    if max_chars is None or longest <= max_chars:  # no sentence can be over the cap
+        return spans, []
+    return cap_sentences(text, spans, max_chars)
 
 
 def _empty(onto: Ontology, errors: list[str], graph_attrs: dict[str, Any]) -> ReportGraph:
@@ -121,7 +176,9 @@ def _names(onto: Ontology) -> tuple:
     return hit[1:]
 
 
-def _read_rules(text: str, spans: list[tuple[int, int]], onto: Ontology) -> dict[str, Any]:
+def _read_rules(
+    text: str, spans: list[tuple[int, int]], onto: Ontology, errors: list[str] | None = None
+) -> dict[str, Any]:
     """Everything the rules backend reads from a report, as :meth:`ReportGraph.build` arguments.
 
     Plain Python objects (the region-sentence matrix as a ``bytearray``): a worker process sends
@@ -160,6 +217,7 @@ def _read_rules(text: str, spans: list[tuple[int, int]], onto: Ontology) -> dict
         "region_sentences": rows,
         "suggestive_of": suggest,
         "codes": codes,
+        "errors": errors or [],
     }
 
 
@@ -191,14 +249,28 @@ def assertion(sentence: str, start: int, end: int, *, ontology: Ontology | None 
     return finder.analyse(sentence, [(start, end)], blocked=blocked)[0].existence
 
 
-def _items(texts: Iterable[str] | Mapping[str, str], ids: Sequence[str] | None) -> Iterator[tuple[str, Any]]:
+def _items(texts: Iterable[str] | Mapping[str, str], ids: Sequence[str] | None) -> list[tuple[str, Any]]:
+    """``(id, text)`` of every report; refuses inputs that would pair texts and ids wrongly."""
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise TypeError(
+            f"texts must be a list of report strings or a mapping id -> text, got one {type(texts).__name__}; "
+            "for a single report use parse_report(text) or parse_reports([text])"
+        )
     if isinstance(texts, Mapping):
-        yield from ((str(k), v) for k, v in texts.items())
-        return
-    if ids is not None:
-        ids = list(ids)
-    for i, t in enumerate(texts):
-        yield (str(ids[i]) if ids is not None else str(i)), t
+        if ids is not None:
+            raise ValueError("ids= cannot be given with a mapping of texts: its keys are the ids")
+        return [(str(k), v) for k, v in texts.items()]
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be a list of report strings or a mapping id -> text, got {type(texts).__name__}")
+    texts = list(texts)
+    if ids is None:
+        return [(str(i), t) for i, t in enumerate(texts)]
+    if isinstance(ids, (str, bytes)):
+        raise TypeError(f"ids must be a sequence of ids, got the string {ids!r}")
+    ids = list(ids)
+    if len(ids) != len(texts):
+        raise ValueError(f"got {len(texts)} texts but {len(ids)} ids: give one id per text")
+    return [(str(i), t) for i, t in zip(ids, texts)]
 
 
 def _parse_one(item: tuple[str, Any, dict[str, Any]]) -> ReportGraph:
@@ -218,14 +290,16 @@ def _read_one(item: tuple[str, Any, dict[str, Any]]) -> tuple[str, dict[str, Any
     rid, text, kwargs = item
     if isinstance(text, str) and text.strip() and kwargs.get("backend", "rules") == "rules" and set(kwargs) <= _PLAIN:
         onto = kwargs.get("ontology") or get_ontology()
-        spans = _sentence_spans(text, kwargs.get("sections", DEFAULT_SECTIONS))
+        spans, notes = _sentence_spans(
+            text, kwargs.get("sections", DEFAULT_SECTIONS), kwargs.get("max_sentence_chars", MAX_SENTENCE_CHARS)
+        )
         if spans:
-            return rid, _read_rules(text, spans, onto)
+            return rid, _read_rules(text, spans, onto, notes)
     return rid, _parse_one(item)
 
 
 # parse_report options under which a worker may send a reading instead of a graph
-_PLAIN = frozenset(("backend", "sections", "ontology"))
+_PLAIN = frozenset(("backend", "sections", "ontology", "max_sentence_chars"))
 
 
 def parse_reports(
@@ -240,19 +314,33 @@ def parse_reports(
     """Parse a corpus; a bad report is recorded, never fatal.
 
     Args:
-        texts: Report texts, or a mapping ``id -> text``.
-        ids: Report ids (default: the position, or the mapping's keys).
+        texts: Report texts (a list, not one string), or a mapping ``id -> text``.
+        ids: Report ids, one per text (default: the position, or the mapping's keys).
         workers: Processes to use (``1`` = in this process).
         progress: Show a progress bar (needs ``tqdm``).
         chunksize: Reports per task sent to a worker.
-        **kwargs: Passed to :func:`parse_report` (``backend``, ``sections``, ...).
+        **kwargs: Passed to :func:`parse_report` (``backend``, ``sections``, ...); checked once,
+            before any report is parsed.
 
     Returns:
         One graph per report, in input order, each with its ``id``. A report that could not be
         parsed (wrong type, no content) gives an empty graph whose ``errors`` say why.
+
+    Raises:
+        TypeError: ``texts`` is a single string; a misspelt option (``section=``).
+        ValueError: ``ids`` and ``texts`` differ in length; a bad option value; ``workers < 1``.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if "id" in kwargs:
+        raise TypeError("id= is given per report: pass ids=[...] (or a mapping id -> text)")
+    extra = {k: v for k, v in kwargs.items() if k not in _OPTIONS}
+    _check_options(
+        kwargs.get("backend", "rules"),
+        kwargs.get("sections", DEFAULT_SECTIONS),
+        kwargs.get("max_sentence_chars", MAX_SENTENCE_CHARS),
+        extra,
+    )
     items = [(rid, t, kwargs) for rid, t in _items(texts, ids)]
     bar = None
     if progress:

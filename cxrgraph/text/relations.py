@@ -15,8 +15,10 @@ Rules (in one location clause, cut at ";", "but", "however", "although", "wherea
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import pairwise
+from operator import attrgetter
 
 from cxrgraph.ontology import Ontology
 from cxrgraph.text.mentions import FINDING, REGION, SIDE, SIDED, Mention, MentionMatcher
@@ -130,26 +132,30 @@ def _region_groups(
 
 
 def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attachment]:
-    """Locate every finding mention of one sentence (mentions left to right)."""
+    """Locate every finding mention of one sentence (mentions left to right).
+
+    Linear in the number of mentions (up to a logarithm): mentions are walked through their
+    location clauses once and each region group finds its nearest finding by bisection.
+    """
     findings = [m for m in mentions if m.kind == FINDING]
     if not findings:
         return []
     lk = _lookup(onto)
-    cuts = [0] + [m.start() for m in _LOC_CLAUSE.finditer(sentence)] + [len(sentence) + 1]
     result = {id(f): Attachment(f, []) for f in findings}
     sides_for: dict[int, list[tuple[str, ...]]] = {}
-    for c0, c1 in pairwise(cuts):
-        f_in = [f for f in findings if c0 <= f.start < c1]
-        locs = [m for m in mentions if m.kind != FINDING and c0 <= m.start < c1]
-        if not f_in or not locs:
-            continue
+    for f_in, locs in _clauses(sentence, mentions, findings):
+        lateral_fit = None
         for g0, g1, value in _region_groups(locs, sentence, lk):
             # a lung region does not locate a finding of the midline (heart, spine, aorta...)
             lateral = isinstance(value, tuple) or any(lk.laterality[r] in ("left", "right") for r in value)
-            fit = [f for f in f_in if not lateral or lk.lateral_finding[f.value]]
+            fit = f_in
+            if lateral:
+                if lateral_fit is None:
+                    lateral_fit = [f for f in f_in if lk.lateral_finding[f.value]]
+                fit = lateral_fit
             if not fit:
                 continue
-            best = min(fit, key=lambda f: (_gap(f, g0, g1), 0 if f.start >= g1 else 1))
+            best = _nearest(fit, g0, g1)
             if isinstance(value, tuple):
                 sides_for.setdefault(id(best), []).append(value)
             else:
@@ -180,6 +186,48 @@ def attach(sentence: str, mentions: list[Mention], onto: Ontology) -> list[Attac
     return out
 
 
+def _clauses(
+    sentence: str, mentions: list[Mention], findings: list[Mention]
+) -> list[tuple[list[Mention], list[Mention]]]:
+    """``(findings, other mentions)`` of each location clause that has both, left to right."""
+    cuts = [m.start() for m in _LOC_CLAUSE.finditer(sentence)]
+    if not cuts:  # one clause, the common case
+        locs = [m for m in mentions if m.kind != FINDING]
+        return [(findings, locs)] if locs else []
+    out = []
+    f_in: list[Mention] = []
+    locs: list[Mention] = []
+    k = 0
+    for m in mentions:  # left to right: each clause's mentions follow one another
+        if k < len(cuts) and m.start >= cuts[k]:
+            if f_in and locs:
+                out.append((f_in, locs))
+            f_in, locs = [], []
+            while k < len(cuts) and m.start >= cuts[k]:
+                k += 1
+        (f_in if m.kind == FINDING else locs).append(m)
+    if f_in and locs:
+        out.append((f_in, locs))
+    return out
+
+
+_END, _START = attrgetter("end"), attrgetter("start")
+
+
+def _nearest(findings: list[Mention], g0: int, g1: int) -> Mention:
+    """The finding (left to right, not overlapping) nearest to the span ``[g0, g1)``.
+
+    Nearest by character gap; on a tie the finding after the span wins, then the earlier one.
+    Starts and ends both increase, so only the last finding before the span, those overlapping
+    it and the first one after it can win: bisection finds them in a long list.
+    """
+    if len(findings) > 8:
+        lo = max(0, bisect_right(findings, g0, key=_END) - 1)  # last finding ending at or before g0
+        hi = bisect_left(findings, g1, key=_START) + 1  # first finding starting at or after g1
+        findings = findings[lo:hi]
+    return min(findings, key=lambda f: (_gap(f, g0, g1), 0 if f.start >= g1 else 1))
+
+
 def _gap(f: Mention, g0: int, g1: int) -> int:
     if g1 <= f.start:
         return f.start - g1
@@ -189,13 +237,52 @@ def _gap(f: Mention, g0: int, g1: int) -> int:
 
 
 def suggestive_pairs(sentence: str, findings: list[Mention]) -> list[tuple[int, int]]:
-    """``(i, j)`` positions in ``findings`` where mention i is said to suggest mention j."""
+    """``(i, j)`` positions in ``findings`` where mention i is said to suggest mention j.
+
+    Mention j is suggested by the nearest mention i before it such that a suggestion cue
+    ("may represent", "consistent with"...) lies between them and no clause break does. Linear
+    in the sentence length: the cues and breaks are found in one scan each and every mention
+    looks up the last of them before it.
+    """
+    if len(findings) < 2:
+        return []
+    # only cues and breaks between the first mention and the last one can count; the scan stops
+    # one character into the last mention so that a word boundary there is seen as in the sentence
+    lo, hi = min(f.end for f in findings), min(len(sentence), max(f.start for f in findings) + 1)
+    cues = [m.span() for m in _SUGGEST.finditer(sentence, lo, hi)]
+    if not cues:
+        return []
+    breaks = [m.span() for m in _LOC_CLAUSE.finditer(sentence, lo, hi)]
+    cue_ends = [e for _s, e in cues]
+    break_ends = [e for _s, e in breaks]
+    ends = [f.end for f in findings]
+    if not all(a < b for a, b in pairwise(ends)):
+        return _suggestive_pairs_unsorted(findings, cues, breaks)
+    pairs = []
+    for j in range(1, len(findings)):
+        b_start = findings[j].start
+        k = bisect_right(cue_ends, b_start) - 1
+        if k < 0:
+            continue
+        last_cue = cues[k][0]  # latest start of a cue that ends before mention j
+        k = bisect_right(break_ends, b_start) - 1
+        last_break = breaks[k][0] if k >= 0 else -1
+        # the nearest mention i < j ending at or before the cue, and after the last break
+        i = min(j, bisect_right(ends, last_cue)) - 1
+        if i >= 0 and ends[i] > last_break:
+            pairs.append((i, j))
+    return pairs
+
+
+def _suggestive_pairs_unsorted(
+    findings: list[Mention], cues: list[tuple[int, int]], breaks: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """:func:`suggestive_pairs` for mentions whose ends do not increase (never made by the matcher)."""
     pairs = []
     for j, b in enumerate(findings):
         for i in range(j - 1, -1, -1):
-            a = findings[i]
-            between = sentence[a.end : b.start]
-            if _SUGGEST.search(between) and not _LOC_CLAUSE.search(between):
+            a0, b0 = findings[i].end, b.start
+            if any(a0 <= s and e <= b0 for s, e in cues) and not any(a0 <= s and e <= b0 for s, e in breaks):
                 pairs.append((i, j))
                 break
     return pairs

@@ -145,7 +145,11 @@ class ReportGraph(ClinicalGraph):
     @property
     def triplets(self) -> ReportTriplets:  # type: ignore[override]
         """Triplets with sentence index and character span (callable: merged edges)."""
-        return ReportTriplets(list(self._parsed("report_triplets") or []), self)
+        items = list(self._parsed("report_triplets") or [])
+        if items and not isinstance(items[0], ReportTriplet):
+            # plain tuples: a graph read back from a cache written before named tuples were kept
+            items = [ReportTriplet(*t) for t in items]
+        return ReportTriplets(items, self)
 
     @classmethod
     def build(

@@ -1,12 +1,29 @@
-"""Section splitting: MIMIC-CXR style headers, OpenI XML fields and free text."""
+"""Section splitting: MIMIC-CXR style headers, OpenI XML fields and free text.
+
+A header is a known section name (``FINDINGS:``, ``Impression:``...) or a run of capitals
+followed by a colon (``PA AND LATERAL:``). Known names always start a section. A capitalised
+header that is not a known name starts a section only after an administrative one (indication,
+comparison, technique...); inside findings, impression or free text it is a sub-heading
+(``LUNGS:``, ``HEART:``, ``NOTE:``) and its sentences stay in the section. A byte order mark
+before a header is read as white space.
+"""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Section", "DEFAULT_SECTIONS", "normalize_section_name", "split_sections", "select_sections"]
+__all__ = [
+    "Section",
+    "DEFAULT_SECTIONS",
+    "SECTION_NAMES",
+    "normalize_section_name",
+    "split_sections",
+    "select_sections",
+    "check_section_names",
+]
 
 #: Sections parsed by default (the radiologist's reading of the images).
 DEFAULT_SECTIONS: tuple[str, ...] = ("findings", "impression")
@@ -47,9 +64,29 @@ _KNOWN = (
 # A header starts a line, the text, or follows a full stop and one or two white space characters.
 # The header pattern is tried only at those anchors: a lookbehind tried at every character of
 # the report cost more than the rest of section splitting.
-_HEADER = re.compile(r"[ \t]*(?P<name>(?i:" + _KNOWN + r")|[A-Z][A-Z /&()-]{1,40}[A-Z)])[ \t]*:")
+_HEADER = re.compile(r"[ \t\ufeff]*(?P<name>(?i:" + _KNOWN + r")|[A-Z][A-Z /&()-]{1,40}[A-Z)])[ \t]*:")
+_KNOWN_NAME = re.compile(r"(?i:" + _KNOWN + r")")
 _ANCHOR = re.compile(r"\n|\.\s")
 _FINAL_REPORT = re.compile(r"^\s*FINAL REPORT\s*$", re.M)
+# white space at either end of a body; a byte order mark (U+FEFF, not white space to str.strip)
+# counts as white space so that a report saved with one keeps its first section
+_LEAD = re.compile(r"[\s\ufeff]*")
+_TRAIL = re.compile(r"[\s\ufeff]*\Z")
+
+#: Sections that say how and why the study was done, not what it shows. A capitalised header
+#: that is not a known name starts a new section after one of these (the body of a report whose
+#: sections are not named), and is a sub-heading anywhere else.
+ADMIN_SECTIONS = frozenset(
+    ("comparison", "indication", "history", "technique", "examination", "final report", "wet read")
+)
+
+#: Every canonical name a known header gives (``"text"``: before any header); what
+#: ``sections=`` may ask for.
+SECTION_NAMES: frozenset[str] = frozenset(
+    {"text", "findings", "impression", "recommendation", "recommendations", "notification", "addendum"}
+    | ADMIN_SECTIONS
+    | set(_ALIASES.values())
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,8 @@ def split_sections(text: str) -> list[Section]:
     pos = 0
     name = "text"
     for m in heads:
+        if name not in ADMIN_SECTIONS and _KNOWN_NAME.fullmatch(m.group("name")) is None:
+            continue  # a sub-heading: its sentences belong to the current section
         if m.start("name") > pos or out or name != "text":
             _append(out, name, text, pos, m.start("name"))
         name = normalize_section_name(m.group("name"))
@@ -123,11 +162,15 @@ def _append(out: list[Section], name: str, text: str, start: int, end: int) -> N
     body = text[start:end]
     if name == "text":
         body_clean = _FINAL_REPORT.sub("", body)
-        if not body_clean.strip():
+        if _LEAD.fullmatch(body_clean):
             return
     # trim white space but keep offsets exact
-    lead = len(body) - len(body.lstrip())
-    trail = len(body.rstrip())
+    if "\ufeff" in body:
+        lead = _LEAD.match(body).end()
+        trail = _TRAIL.search(body, lead).start()
+    else:
+        lead = len(body) - len(body.lstrip())
+        trail = len(body.rstrip())
     if trail <= lead and name == "text":
         return
     out.append(Section(name, start + lead, start + max(trail, lead), body[lead : max(trail, lead)]))
@@ -150,13 +193,41 @@ def select_sections(
         sections = sections_from_fields(sections)
     if wanted is None:
         return [s for s in sections if s.text.strip()]
-    wanted_set = {normalize_section_name(w) for w in wanted}
+    wanted_set = set(check_section_names(wanted))
     chosen = [s for s in sections if s.name in wanted_set and s.text.strip()]
     if chosen:
         return chosen
-    admin = {"comparison", "indication", "history", "technique", "examination", "final report", "wet read"}
-    rest = [s for s in sections if s.name not in admin and s.text.strip()]
+    rest = [s for s in sections if s.name not in ADMIN_SECTIONS and s.text.strip()]
     return rest[-1:] if rest else []
+
+
+def check_section_names(wanted: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The canonical names of ``wanted`` (``None`` = every section), checked.
+
+    Raises:
+        TypeError: ``wanted`` is a single string or holds a non-string.
+        ValueError: A name is not one :func:`split_sections` gives (the message suggests the
+            nearest one).
+    """
+    if wanted is None:
+        return None
+    if wanted is DEFAULT_SECTIONS:
+        return DEFAULT_SECTIONS
+    if isinstance(wanted, (str, bytes)):
+        raise TypeError(
+            f"sections must be a list of section names or None, got the string {wanted!r}; write sections=[{wanted!r}]"
+        )
+    names = []
+    for w in wanted:
+        if not isinstance(w, str):
+            raise TypeError(f"section names must be str, got {type(w).__name__} ({w!r})")
+        name = normalize_section_name(w)
+        if name not in SECTION_NAMES:
+            near = difflib.get_close_matches(name, sorted(SECTION_NAMES), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(f"unknown section {w!r}{hint} Known sections: {', '.join(sorted(SECTION_NAMES))}")
+        names.append(name)
+    return tuple(names)
 
 
 def sections_from_fields(fields: Mapping[str, str | None]) -> list[Section]:

@@ -207,10 +207,10 @@ def phantom_samples(
 def _cache_ready(cache: Any, source_key: str) -> bool:
     from cxrgraph.datasets.errors import StaleCacheError
 
-    m = cache._read_manifest()
-    if m is None or not m.get("complete") or m.get("source_key") != source_key:
-        return False
     try:
+        m = cache._read_manifest()  # a damaged manifest is a stale one: rebuilt below
+        if m is None or not m.get("complete") or m.get("source_key") != source_key:
+            return False
         cache.check(m)
     except StaleCacheError as err:
         log.info("rebuilding the phantom report cache: %s", err)
@@ -378,7 +378,8 @@ def mimic_study_table(
     box_ids = scenes.ids
     boxes_by_id: dict[str, int]
     packed = torch.load(box_path, weights_only=True) if box_path.is_file() else None
-    if packed is None or packed.get("ids") != box_ids:
+    content = scenes.cache.content_key  # changes when an edited scene graph was processed again
+    if packed is None or packed.get("ids") != box_ids or packed.get("content") != content:
         # one sequential pass over the cache, shard by shard
         rows = []
         for i in range(len(scenes)):
@@ -386,7 +387,7 @@ def mimic_study_table(
             b = g["anatomy"].box.float().clone()
             b[~g["anatomy"].present.bool()] = float("nan")
             rows.append(b)
-        packed = {"ids": box_ids, "boxes": torch.stack(rows) if rows else torch.empty(0, 29, 4)}
+        packed = {"ids": box_ids, "content": content, "boxes": torch.stack(rows) if rows else torch.empty(0, 29, 4)}
         _atomic_save(packed, box_path)
     boxes_by_id = {i: k for k, i in enumerate(packed["ids"])}
 

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import sys
+
+import pytest
 
 from cxrgraph.cli import main
 
@@ -52,3 +56,87 @@ def test_txt_folder_with_workers_and_stdin(tmp_path, monkeypatch):
     assert main(["parse", "-", "--out", str(out2), "--no-progress"]) == 0
     (row,) = _rows(out2)
     assert row["id"] == "stdin" and row["triplets"]
+
+
+def test_byte_order_marks_upper_case_suffixes_and_skipped_files(tmp_path, caplog):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "A.TXT").write_bytes("\ufeffFINDINGS: Small right pleural effusion.\n".encode())
+    (folder / "b.txt").write_text("Mild cardiomegaly.")
+    (folder / "notes.rtf").write_text("{\\rtf1 not a report}")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    out = tmp_path / "out.jsonl"
+    with caplog.at_level("WARNING"):
+        assert main(["parse", str(folder), "--out", str(out), "--no-progress"]) == 0
+    rows = {r["id"]: r for r in _rows(out)}
+    assert set(rows) == {"A", "b"}
+    assert rows["A"]["sentences"] == ["Small right pleural effusion."] and rows["A"]["errors"] == []
+    assert "skipped 1 file(s) that are not .txt reports, e.g. notes.rtf" in caplog.text
+
+
+def test_bad_options_are_refused_before_any_parsing(tmp_path, monkeypatch, capsys):
+    import cxrgraph.cli.parse as cli
+
+    def never(job):
+        raise AssertionError("parsed although the options are bad")
+
+    monkeypatch.setattr(cli, "_work", never)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "r.txt").write_text("No effusion.")
+    assert main(["parse", str(folder), "--out", str(folder), "--no-progress"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["parse", str(folder), "--out", str(tmp_path / "o.jsonl"), "--sections", "bogus"]) == 2
+    assert "unknown section 'bogus'" in capsys.readouterr().err
+
+
+def _interrupting(monkeypatch, stop_at, how):
+    import cxrgraph.cli.parse as cli
+
+    real, calls = cli._work, []
+
+    def work(job):
+        calls.append(job[0][0])
+        if len(calls) == stop_at:
+            how()
+        return real(job)
+
+    monkeypatch.setattr(cli, "_work", work)
+    return calls
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_keeps_its_finished_rows_and_resumes(tmp_path, monkeypatch, capsys, signal_name):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"r{i}.txt").write_text(f"FINDINGS: Mild cardiomegaly. Report {i}.")
+    out = tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial"
+    if signal_name == "SIGINT":
+
+        def stop():
+            raise KeyboardInterrupt
+
+    else:
+
+        def stop():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    _interrupting(monkeypatch, 3, stop)
+    code = main(["parse", str(folder), "--out", str(out), "--no-progress"])
+    assert code == 128 + getattr(signal, signal_name)
+    assert "--resume" in capsys.readouterr().err
+    assert not out.exists() and [r["id"] for r in _rows(partial)] == ["r0", "r1"]
+    assert not list(tmp_path.glob(".*tmp"))
+    monkeypatch.undo()
+    # a plain rerun would throw the finished rows away: it is refused
+    assert main(["parse", str(folder), "--out", str(out), "--no-progress"]) == 2
+    # a row cut short by a kill is dropped, the others are kept and not parsed again
+    with partial.open("a") as fh:
+        fh.write('{"id": "r2", "sour')
+    calls = _interrupting(monkeypatch, 99, lambda: None)
+    assert main(["parse", str(folder), "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert calls == ["r2", "r3", "r4"]
+    assert [r["id"] for r in _rows(out)] == ["r0", "r1", "r2", "r3", "r4"]
+    assert not partial.exists() and not list(tmp_path.glob(".*tmp"))

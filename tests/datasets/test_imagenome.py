@@ -1,4 +1,6 @@
 import json
+import os
+import zipfile
 
 import pytest
 import torch
@@ -140,3 +142,109 @@ def test_gold_file_with_unexpected_columns_is_rejected(tmp_path):
     path.write_text("a\tb\n1\t2\n")
     with pytest.raises(DatasetFormatError, match=r"missing column\(s\)"):
         read_gold_comparisons(path)
+
+
+# ---------------------------------------------------------------- unreadable files are recorded, not fatal
+_BAD_FILES = {
+    "img-c1": b"",  # empty
+    "img-c2": b'{"image_id": "img-c2", "objects": [{"bbox_name": "right lung", "x1"',  # truncated
+    "img-c3": b'{"image_id": "img-c3 \xff\xfe", "objects": []}',  # not UTF-8
+    "img-c4": b'{"image_id": "img-c4", "objects": [1]}',  # objects that are not objects
+}
+
+
+def _add_files(root, files, as_zip):
+    silver = root / "silver_dataset"
+    if as_zip:
+        with zipfile.ZipFile(silver / "scene_graph.zip", "a") as zf:
+            for image_id, data in files.items():
+                zf.writestr(f"scene_graph/{image_id}_SceneGraph.json", data)
+    else:
+        for image_id, data in files.items():
+            (silver / "scene_graph" / f"{image_id}_SceneGraph.json").write_bytes(data)
+
+
+@pytest.mark.parametrize("as_zip", [True, False])
+def test_unreadable_scene_graphs_are_recorded_and_the_rest_is_read(tmp_path, as_zip):
+    root = write_chest_imagenome(tmp_path / "imagenome", as_zip=as_zip)
+    _add_files(root, _BAD_FILES, as_zip)
+    ds = ChestImaGenome(root, split=None)
+    assert ds.ids == ["img-a1", "img-a2", "img-a3", "img-b1"]
+    reasons = {f.id: f.reason for f in ds.failures}
+    assert set(reasons) == set(_BAD_FILES)
+    assert "img-c1_SceneGraph.json: empty scene graph file" in reasons["img-c1"]
+    assert "img-c2_SceneGraph.json: not valid JSON, truncated?" in reasons["img-c2"]
+    assert "img-c3_SceneGraph.json: not UTF-8 text" in reasons["img-c3"]
+    assert "objects[0] must be an object, got int" in reasons["img-c4"]
+    # the plain iterator: raises naming the file, or skips and records when asked to
+    with pytest.raises(DatasetFormatError, match=r"img-c1_SceneGraph\.json: empty"):
+        list(iter_scene_graphs(root))
+    errors = []
+    assert [i for i, _ in iter_scene_graphs(root, errors=errors)] == ["img-a1", "img-a2", "img-a3", "img-b1", "img-c4"]
+    assert [i for i, _ in errors] == ["img-c1", "img-c2", "img-c3"]
+
+
+def test_an_image_of_the_split_without_a_scene_graph_is_recorded(tmp_path):
+    root = write_chest_imagenome(tmp_path / "imagenome")
+    with (root / "silver_dataset" / "splits" / "test.csv").open("a") as fh:
+        fh.write("1,11000011,51000002,img-zz,files/p11/p11000011/s51000002/img-zz.dcm,PA\n")
+    test = ChestImaGenome(root, split="test")
+    assert test.ids == ["img-b1"]
+    (failure,) = test.failures
+    assert failure.id == "img-zz" and "no scene graph img-zz_SceneGraph.json" in failure.reason
+
+
+def test_split_names_are_checked_and_any_case_is_accepted(tmp_path):
+    root = write_chest_imagenome(tmp_path / "imagenome")
+    with pytest.raises(ValueError, match="unknown Chest ImaGenome split 'trian'"):
+        ChestImaGenome(root, split="trian")
+    assert ChestImaGenome(root, split="TEST").ids == ["img-b1"]
+
+
+def test_an_edited_scene_graph_is_read_again(tmp_path):
+    root = write_chest_imagenome(tmp_path / "imagenome", as_zip=False)
+    before = ChestImaGenome(root, split="test")
+    assert before[0].study_datetime.startswith("2190-01-01")
+    path = root / "silver_dataset" / "scene_graph" / "img-b1_SceneGraph.json"
+    doc = json.loads(path.read_text())
+    doc["StudyDateTime"] = "2191-02-02 10:10:10"
+    path.write_text(json.dumps(doc))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert ChestImaGenome(root, split="test")[0].study_datetime.startswith("2191-02-02")
+
+
+# ---------------------------------------------------------------- one box reader
+def test_the_detector_and_the_data_set_read_the_same_boxes(tmp_path):
+    """The 224-frame corners are the convention; pixel corners only fill in where those are missing."""
+    from PIL import Image
+
+    from cxrgraph.datasets.boxes import scene_graph_boxes
+    from cxrgraph.image.data import read_imagenome_tree
+
+    doc = scene_graph("img-a2", "10000032", "50414267", "2180-05-06 21:30:14", 2, "img-a1")
+    # pixel corners of another frame (padded, say): the two fields disagree, as they can in real files
+    for obj in doc["objects"]:
+        obj["original_x1"] += 30
+    only_pixels = dict(doc["objects"][1])
+    for k in ("x1", "y1", "x2", "y2"):
+        del only_pixels[k]
+    doc["objects"][1] = only_pixels  # left lung: pixel corners only
+    root = tmp_path / "tree"
+    write_chest_imagenome(root, as_zip=False)
+    (root / "silver_dataset" / "scene_graph" / "img-a2_SceneGraph.json").write_text(json.dumps(doc))
+    folder = root / "files" / "p10" / "p10000032" / "s50414267"
+    folder.mkdir(parents=True)
+    Image.new("L", (448, 448)).save(folder / "img-a2.jpg")
+
+    (image,) = [t for t in read_imagenome_tree(root) if t.dicom_id == "img-a2"]
+    sg = parse_scene_graph(doc)
+    right_lung = torch.tensor([40, 60, 200, 380]) / 448
+    for boxes in (image.boxes, sg.boxes, scene_graph_boxes(doc, width=448, height=448)):
+        assert torch.allclose(boxes[R("right lung")], right_lung)  # 224 frame, not the shifted pixels
+    # without 224 corners: pixel corners over the image size when it is known ...
+    assert torch.allclose(image.boxes[R("left lung")], torch.tensor([270, 60, 410, 390]) / 448)
+    # ... and a recorded unreadable box when it is not
+    assert torch.isnan(sg.boxes[R("left lung")]).all() and sg.unreadable_boxes == ["left lung"]
+    same = torch.isfinite(image.boxes) & torch.isfinite(sg.boxes)
+    assert torch.equal(image.boxes[same], sg.boxes[same])

@@ -107,3 +107,25 @@ def test_packaged_archive():
     r = ds["CXR1000"]  # OpenI dev split
     assert r.mesh[0] == "Opacity/lung/upper lobe/right"
     assert r.images[0] == "CXR1000_IM-0003-1001"
+
+
+def test_a_truncated_archive_names_the_file_and_a_damaged_cache_is_read_again(tmp_path):
+    from cxrgraph.datasets.errors import DatasetFormatError
+
+    tgz = tmp_path / "big.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for n in range(1, 60):
+            data = f"<eCitation><uId id='CXR{n}'/><Abstract>{'x' * 3000}</Abstract></eCitation>".encode()
+            info = tarfile.TarInfo(f"ecgen-radiology/{n}.xml")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    data = tgz.read_bytes()
+    tgz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetFormatError, match=rf"{tgz}: truncated or damaged archive after \d+ report"):
+        OpenIReports(tgz)
+    ok = _write(tmp_path)
+    first = OpenIReports(ok, processed_dir=tmp_path / "p")
+    (tmp_path / "p" / "openi_reports.json").write_text('[{"id": "CXR1", "sect')
+    with pytest.warns(UserWarning, match="openi_reports.json is damaged"):
+        again = OpenIReports(ok, processed_dir=tmp_path / "p")
+    assert again.ids == first.ids

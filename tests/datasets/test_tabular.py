@@ -54,3 +54,36 @@ def test_chexpert_rows(tmp_path):
         CheXpert(root, "test")
     with pytest.raises(DatasetNotFoundError, match=r"train\.csv"):
         CheXpert(tmp_path / "missing")
+
+
+def test_chexpert_rows_with_bad_values_are_left_out_and_recorded(tmp_path):
+    root = write_chexpert(tmp_path / "CheXpert-v1.0-small")
+    path = root / "train.csv"
+    good = path.read_text().splitlines()
+    row = good[1].split(",")
+    bad = []
+    for column, value in (("Age", "sixty"), ("Cardiomegaly", "7.0"), ("Edema", "nan"), ("Fracture", "inf")):
+        r = list(row)
+        r[good[0].split(",").index(column)] = value
+        bad.append(",".join(r))
+    bad.append("CheXpert-v1.0-small/train/patient9/study1/view1_frontal.jpg,Male,70")  # ragged
+    path.write_text("\n".join(good + bad) + "\n")
+    with pytest.warns(UserWarning, match=r"CheXpert train\.csv: left out 5 row\(s\)"):
+        train = CheXpert(root, "train")
+    assert len(train) == 2  # the good rows
+    reasons = [why for _where, why in train.skipped]
+    assert reasons[0].startswith("ragged row")
+    assert reasons[1:] == [
+        "Age='sixty' is not a number",
+        "Cardiomegaly='7.0' is not 1, 0, -1 or blank",
+        "Edema='nan' is not 1, 0, -1 or blank",
+        "Fracture='inf' is not 1, 0, -1 or blank",
+    ]
+
+
+def test_ms_cxr_t_progression_columns_are_required(tmp_path):
+    root = write_ms_cxr_t(tmp_path / "ms")
+    p = root / "MS_CXR_T_temporal_image_classification_v1.0.0.csv"
+    p.write_text(p.read_text().replace("edema_progression", "edma_progression"))
+    with pytest.raises(DatasetFormatError, match=r"'edema_progression' \(is 'edma_progression' a misspelling\?\)"):
+        MSCXRT(root)

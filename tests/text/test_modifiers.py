@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxrgraph.text.mentions import FINDING, get_matcher
-from cxrgraph.text.modifiers import get_modifier_finder
+from cxrgraph.text.modifiers import _nearest_label, _unblocked, _words_between, get_modifier_finder
 
 
 def _mods(sentence):
@@ -84,3 +86,51 @@ def test_modifiers_on_text_whose_lower_case_is_longer():
     mods = get_modifier_finder().analyse(text, [(s, e), (c, c + len("cardiomegaly"))])
     assert [m.existence for m in mods] == ["absent", "present"]
     assert mods[1].severity == "mild"
+
+
+# ---------------------------------------------------------------- linear-time lookups
+_WORDS = (
+    "no not may possible mild moderate severe small large increased decreased unchanged new stable resolved "
+    "effusion opacity pneumothorax edema nodule , ; but however which there is and the or versus ? seen "
+    "identified heart size enlarged since prior study interval worsening improved left lower lobe XXXX"
+)
+_VOCAB = _WORDS.split()
+
+
+def _nearest_by_definition(sentence, hits, s, e, c0, c1, table, before, after, inside=True):
+    best, best_d = None, None
+    for h0, h1, word in hits:
+        if h1 <= s:
+            if h0 < c0 or _words_between(sentence, h1, s) > before:
+                continue
+            d = _words_between(sentence, h1, s)
+        elif h0 >= e:
+            if h0 >= c1 or _words_between(sentence, e, h0) > after:
+                continue
+            d = _words_between(sentence, e, h0)
+        elif inside:
+            d = 0
+        else:
+            continue
+        if best_d is None or d < best_d:
+            best, best_d = table.get(word), d
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=80).map(" ".join))
+def test_bisecting_lookups_match_their_definitions(sentence):
+    finder = get_modifier_finder()
+    found = get_matcher().find(sentence)
+    blocked = [(m.start, m.end) for m in found][::-1]  # any order
+    trig = finder.triggers(sentence)
+    for some in (blocked, blocked[:2], blocked * 20):  # the plain test and the bisecting one
+        assert _unblocked(trig, some) == [t for t in trig if not any(a <= t[0] < b for a, b in some)]
+    lower = sentence.lower()
+    hits = [(m.start(), m.end(), m.group()) for m in finder._lower_re["change"].finditer(lower)]
+    for c0, c1 in finder.clauses(sentence):
+        for m in found:
+            for inside in (True, False):
+                args = (sentence, m.start, m.end, c0, c1, finder._change)
+                got = _nearest_label(sentence, hits, *args[1:], before=3, after=5, inside=inside)
+                assert got == _nearest_by_definition(sentence, hits, *args[1:], 3, 5, inside)

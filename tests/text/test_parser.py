@@ -182,3 +182,129 @@ def test_random_text_never_crashes_and_keeps_every_sentence(text):
         assert all(i in covered for i, ch in enumerate(text) if ch.isalpha())
     for t in g.triplets:
         assert 0 <= t.sentence < len(g.sentences)
+
+
+def test_a_byte_order_mark_keeps_the_findings():
+    text = "\ufeffFINDINGS: Small right pleural effusion.\nIMPRESSION: Effusion."
+    g = parse_report(text)
+    assert g.sentences == ["Small right pleural effusion.", "Effusion."] and g.errors == []
+    assert "pleural effusion" in g.positive_findings()
+
+
+def test_sentences_under_sub_headings_are_parsed():
+    text = (
+        "FINDINGS:\nLUNGS: Left lower lobe opacity.\nHEART: Mildly enlarged.\nNOTE: Small right effusion.\n"
+        "PA AND LATERAL: No pneumothorax.\nIMPRESSION: Left lower lobe pneumonia."
+    )
+    g = parse_report(text)
+    assert g.errors == []
+    assert len(g.sentences) == 5 and g.sentences[-1] == "Left lower lobe pneumonia."
+    facts = {(t.finding, t.existence) for t in g.triplets}
+    assert {("lung opacity", "present"), ("pleural effusion", "present"), ("pneumothorax", "absent")} <= facts
+    assert "E.g." in parse_report("FINDINGS: E.g. LUNGS:. Small effusion.").sentences
+
+
+def test_misspelt_or_misshapen_options_are_refused():
+    with pytest.raises(TypeError, match="'section': did you mean 'sections'"):
+        parse_report("No effusion.", section=["findings"])
+    with pytest.raises(TypeError, match=r"write sections=\['impression'\]"):
+        parse_report("No effusion.", sections="impression")
+    with pytest.raises(ValueError, match="did you mean 'impression'"):
+        parse_report("No effusion.", sections=["impresion"])
+    with pytest.raises(ValueError, match="max_sentence_chars"):
+        parse_report("No effusion.", max_sentence_chars=0)
+    with pytest.raises(TypeError, match="set by the parser"):
+        parse_report("No effusion.", errors=["x"])
+    assert parse_report("No effusion.", id="CXR1", study_id="s1").to_json()["study_id"] == "s1"
+    assert parse_report("No effusion.", document_id="d1").document_id == "d1"  # near, but not a typo
+
+
+def test_parse_reports_refuses_inputs_it_would_pair_wrongly():
+    with pytest.raises(TypeError, match="got one str"):
+        parse_reports("No effusion.")
+    with pytest.raises(ValueError, match="2 texts but 1 ids"):
+        parse_reports(["No effusion.", "Normal."], ids=["a"])
+    with pytest.raises(ValueError, match="keys are the ids"):
+        parse_reports({"a": "No effusion."}, ids=["b"])
+    with pytest.raises(TypeError, match="did you mean 'sections'"):
+        parse_reports(["No effusion."], section=["findings"])
+    with pytest.raises(ValueError, match="unknown section 'bogus'"):
+        parse_reports(["No effusion."], sections=["bogus"])
+    with pytest.raises(TypeError, match="ids="):
+        parse_reports(["No effusion."], id="x")
+    out = parse_reports((t for t in ["No effusion.", "Normal."]), ids=("a", "b"))  # any iterable
+    assert [g.id for g in out] == ["a", "b"]
+
+
+def test_a_run_on_sentence_is_read_in_pieces_and_the_cut_recorded():
+    parts = ["small right effusion", "left lower lobe opacity may represent atelectasis", "no pneumothorax"]
+    body = ", ".join(parts[i % 3] for i in range(180))  # ~6 KB, no full stop
+    text = f"FINDINGS: {body}."
+    with pytest.warns(UserWarning, match="sentence cap"):
+        g = parse_report(text, max_sentence_chars=1000)
+    assert len(g.sentences) > 5 and all(len(s) <= 1000 for s in g.sentences)
+    assert len(g.errors) == 1 and "no text dropped" in g.errors[0]
+    assert "".join(g.sentences).replace(" ", "") == text[len("FINDINGS: ") :].replace(" ", "")
+    whole = parse_report(text, max_sentence_chars=None)
+    assert len(whole.sentences) == 1 and whole.errors == []
+    # the pieces keep every finding mention the whole sentence has
+    assert len(g.mentions) == len(whole.mentions)
+    (batch,) = parse_reports([text], max_sentence_chars=1000)
+    assert batch.errors == g.errors and batch.sentences == g.sentences
+
+
+_SENTENCES = [
+    "No pleural effusion or pneumothorax.",
+    "The heart size is mildly enlarged.",
+    "Left basilar opacity may represent atelectasis.",
+    "Lungs are clear",
+    "Stable right upper lobe nodule!",
+    "Possible small left effusion?",
+    "Degenerative changes of the spine.",
+    "There is a 1.5 cm nodule in the right lung base.",
+]
+_SUBHEADINGS = [
+    "LUNGS:",
+    "HEART:",
+    "NOTE:",
+    "PA AND LATERAL:",
+    "BONES:",
+    "CARDIOMEDIASTINAL SILHOUETTE:",
+    "E.g. LUNGS:.",
+]
+_HEADERS = {
+    "findings": ["FINDINGS:", "Findings:", "FINDINGS :", "FINDING:"],
+    "impression": ["IMPRESSION:", "Impression:"],
+}
+
+
+@st.composite
+def _reports(draw):
+    """A report: optional BOM and administrative sections, then findings and/or impression whose
+    sentences sit under random capitalised sub-headings, with random line breaks."""
+    wanted = []
+    parts = ["\ufeff" if draw(st.booleans()) else ""]
+    if draw(st.booleans()):
+        parts.append("INDICATION: Cough, fever.\n")
+    if draw(st.booleans()):
+        parts.append("COMPARISON: None.\n")
+    for name in draw(st.sampled_from([["findings"], ["impression"], ["findings", "impression"]])):
+        parts.append(draw(st.sampled_from(_HEADERS[name])) + draw(st.sampled_from([" ", "\n", "\n\n"])))
+        for _ in range(draw(st.integers(1, 5))):
+            if draw(st.booleans()):
+                parts.append(draw(st.sampled_from(_SUBHEADINGS)) + draw(st.sampled_from([" ", "\n"])))
+            sentence = draw(st.sampled_from(_SENTENCES))
+            wanted.append(sentence)
+            parts.append(sentence + draw(st.sampled_from([" ", "  ", "\n", "\n\n"])))
+    return "".join(parts), wanted
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_reports())
+def test_no_sentence_is_lost_under_headers_sub_headings_and_byte_order_marks(report):
+    text, wanted = report
+    g = parse_report(text)
+    assert g.errors == []
+    for sentence in wanted:
+        assert any(sentence in s for s in g.sentences), (sentence, g.sentences)
+    assert not any("Cough" in s or s == "None." for s in g.sentences)  # administrative text stays out

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cxrgraph.text.mentions import get_matcher
 from cxrgraph.text.relations import attach, suggestive_pairs
 
@@ -54,3 +57,53 @@ def test_suggestive_of():
     s = "No pneumothorax. Pleural effusion."
     found = [m for m in get_matcher().find(s) if m.kind == "finding"]
     assert suggestive_pairs(s, found) == []
+
+
+# ---------------------------------------------------------------- linear-time lookups
+# The definitions the bisecting code must agree with: for every mention, a scan over the others.
+_WORDS = (
+    "no may represent consistent with likely left right bilateral lower lobe bases opacity effusion pneumothorax "
+    "atelectasis edema nodule , ; . but however which mild increased unchanged heart size is enlarged or "
+    "versus without free air granuloma upper lung apical right-sided mass concerning for pneumonia due to "
+    "suggestive of compatible with XXXX lungs clear"
+)
+_VOCAB = _WORDS.split()
+
+
+def _suggestive_by_definition(sentence, findings):
+    """For every mention, the scan over the earlier ones (what the bisection must agree with)."""
+    from cxrgraph.text.relations import _LOC_CLAUSE, _SUGGEST, _suggestive_pairs_unsorted
+
+    cues = [m.span() for m in _SUGGEST.finditer(sentence)]
+    breaks = [m.span() for m in _LOC_CLAUSE.finditer(sentence)]
+    return _suggestive_pairs_unsorted(findings, cues, breaks)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=80).map(" ".join))
+def test_suggestive_pairs_and_nearest_finding_match_their_definitions(sentence):
+    from cxrgraph.text.mentions import FINDING
+    from cxrgraph.text.relations import _gap, _nearest
+
+    found = get_matcher().find(sentence)
+    findings = [m for m in found if m.kind == FINDING]
+    assert suggestive_pairs(sentence, findings) == _suggestive_by_definition(sentence, findings)
+    for m in found:
+        if m.kind != FINDING and findings:
+            expected = min(findings, key=lambda f: (_gap(f, m.start, m.end), 0 if f.start >= m.end else 1))
+            assert _nearest(findings, m.start, m.end) is expected
+
+
+def test_a_run_on_sentence_costs_no_more_than_its_parts(onto):
+    # 400 findings in one clause: the attachment no longer scans every pair of them
+    parts = ["small right effusion", "left lower lobe opacity may represent atelectasis", "no pneumothorax"]
+    sentence = ", ".join(parts * 134)
+    found = get_matcher().find(sentence)
+    atts = attach(sentence, found, onto)
+    assert len(atts) == 4 * 134  # effusion, opacity, atelectasis, pneumothorax
+    findings = [m for m in found if m.kind == "finding"]
+    targets = {j for _i, j in suggestive_pairs(sentence, findings)}
+    assert {j for j, f in enumerate(findings) if f.text == "atelectasis"} <= targets
+    short = ", ".join(parts * 5)
+    short_findings = [m for m in get_matcher().find(short) if m.kind == "finding"]
+    assert suggestive_pairs(short, short_findings) == _suggestive_by_definition(short, short_findings)

@@ -68,3 +68,42 @@ def test_openi_fields():
 def test_wrong_type():
     with pytest.raises(TypeError):
         split_sections(None)
+
+
+def test_a_byte_order_mark_keeps_the_first_section():
+    text = "\ufeffFINDINGS: No effusion.\n\nIMPRESSION: Normal chest."
+    secs = split_sections(text)
+    assert [s.name for s in secs] == ["findings", "impression"]
+    assert secs[0].text == "No effusion." and text[secs[0].start : secs[0].end] == secs[0].text
+    assert split_sections("\ufeff\ufeff  No effusion.")[0].text == "No effusion."
+
+
+@pytest.mark.parametrize(
+    "sub",
+    ["LUNGS:", "HEART:", "NOTE:", "PA AND LATERAL:", "BONES/SOFT TISSUES:", "E.g. LUNGS:."],
+)
+def test_capitalised_sub_headings_stay_inside_their_section(sub):
+    text = f"INDICATION: Cough.\nFINDINGS: Heart size is normal. {sub} No effusion.\nIMPRESSION: Normal."
+    secs = split_sections(text)
+    assert [s.name for s in secs] == ["indication", "findings", "impression"]
+    assert "No effusion." in secs[1].text and sub.split(":")[0] in secs[1].text
+
+
+def test_a_capitalised_header_after_an_administrative_section_still_starts_one():
+    # the body of a report whose sections are not named: it is the section parsed by default
+    secs = split_sections("INDICATION: Cough.\nPA AND LATERAL CHEST: Mild cardiomegaly.\nLUNGS: Clear.")
+    assert [s.name for s in secs] == ["indication", "pa and lateral chest"]
+    assert [s.text for s in select_sections(secs)] == ["Mild cardiomegaly.\nLUNGS: Clear."]
+
+
+def test_section_names_are_checked():
+    from cxrgraph.text.sections import check_section_names
+
+    assert check_section_names(["Findings", "conclusion"]) == ("findings", "impression")
+    assert check_section_names(None) is None
+    with pytest.raises(ValueError, match="'findngs'; did you mean 'findings'"):
+        check_section_names(["findngs"])
+    with pytest.raises(TypeError, match=r"write sections=\['findings'\]"):
+        check_section_names("findings")
+    with pytest.raises(TypeError, match="must be str"):
+        check_section_names([1])

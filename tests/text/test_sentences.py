@@ -57,3 +57,30 @@ def test_every_character_is_accounted_for(text):
     for i, ch in enumerate(text):
         if i not in covered:
             assert not ch.isalpha(), (text, i)
+
+
+def test_long_sentences_are_cut_into_pieces_and_the_cut_is_recorded():
+    from cxrgraph.text.sentences import cap_sentences
+
+    clause = "small right effusion, left basilar opacity; no pneumothorax"
+    text = "Findings: " + " and ".join([clause] * 60) + "."
+    spans = split_sentences(text)
+    assert len(spans) == 1 and spans[0][1] - spans[0][0] > 3000
+    pieces, notes = cap_sentences(text, spans, 500)
+    assert all(b - a <= 500 for a, b in pieces)
+    assert len(notes) == 1 and f"{len(pieces)} pieces" in notes[0] and "no text dropped" in notes[0]
+    # every non-space character is in exactly one piece, in order
+    assert "".join(text[a:b] for a, b in pieces).replace(" ", "") == text[spans[0][0] :].replace(" ", "")
+    assert all(b <= c for (_a, b), (c, _d) in pairwise(pieces))
+    # cuts fall after a clause break where there is one
+    assert all(text[b - 1] in ";," for _a, b in pieces[:-1])
+    # short sentences pass untouched, with nothing to record
+    assert cap_sentences("No effusion.", [(0, 12)], 500) == ([(0, 12)], [])
+
+
+def test_a_sentence_without_spaces_is_cut_hard_and_nothing_is_lost():
+    from cxrgraph.text.sentences import cap_sentences
+
+    text = "x" * 1050
+    pieces, notes = cap_sentences(text, [(0, 1050)], 100)
+    assert [b - a for a, b in pieces] == [100] * 10 + [50] and len(notes) == 1
