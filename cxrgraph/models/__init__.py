@@ -11,6 +11,7 @@ from cxrgraph.models.text_cache import (
     attach_text_features,
     encode_report_features,
     text_encoder_key,
+    text_feature_key,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "attach_text_features",
     "encode_report_features",
     "text_encoder_key",
+    "text_feature_key",
 ]

@@ -39,6 +39,7 @@ __all__ = [
     "attach_text_features",
     "encode_report_features",
     "text_encoder_key",
+    "text_feature_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,12 @@ class ReportTextFeatures:
         sentences: ``[S, H]`` mean-pooled token states of each sentence.
         mentions: ``[M, H]`` token states under each finding mention, in the order
             :func:`~cxrgraph.models.report_text_inputs` lists the report's mentions.
+        key: What computed them (:func:`text_feature_key`); empty when unknown.
     """
 
     sentences: Tensor
     mentions: Tensor
+    key: str = ""
 
 
 # ---------------------------------------------------------------------------- keys
@@ -88,6 +91,14 @@ def _revision(path: str) -> str:
     weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
     stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in weights)
     return _weights_digest(str(folder), stamp) if stamp else "unknown"
+
+
+def text_feature_key(encoder: Any, backend: str = "rules") -> str:
+    """Key of the features ``encoder`` computes from reports parsed by ``backend``: the encoder's
+    key (:func:`text_encoder_key`) and the parser version."""
+    from cxrgraph.text.version import parser_version
+
+    return f"{text_encoder_key(encoder)}-{parser_version(backend)}"
 
 
 def text_encoder_key(encoder: Any) -> str:
@@ -147,9 +158,7 @@ class TextFeatureCache:
     @classmethod
     def for_encoder(cls, root: str | Path, encoder: Any, backend: str = "rules", **kwargs: Any) -> TextFeatureCache:
         """The cache of ``encoder``'s features under ``root`` (e.g. a graph cache folder + ``text-features``)."""
-        from cxrgraph.text.version import parser_version
-
-        key = f"{text_encoder_key(encoder)}-{parser_version(backend)}"
+        key = text_feature_key(encoder, backend)
         return cls(Path(root) / key, key, **kwargs)
 
     def __repr__(self) -> str:
@@ -293,7 +302,7 @@ class TextFeatureCache:
             )
         so, mo = data["sentence_offsets"], data["mention_offsets"]
         return ReportTextFeatures(
-            data["sentences"][int(so[j]) : int(so[j + 1])], data["mentions"][int(mo[j]) : int(mo[j + 1])]
+            data["sentences"][int(so[j]) : int(so[j + 1])], data["mentions"][int(mo[j]) : int(mo[j + 1])], self.key
         )
 
     def __getitem__(self, index: int) -> ReportTextFeatures:
@@ -345,12 +354,14 @@ def attach_text_features(
         The cache, or ``None`` without ``cache_root``.
     """
     reports = [s.report for s in samples]
+    key = text_feature_key(encoder, backend)
 
     def encode(chunk: list[Any]) -> list[ReportTextFeatures]:
         return encode_report_features(encoder, chunk, batch_size)
 
     if cache_root is None:
         for s, f in zip(samples, encode(reports)):
+            f.key = key
             s.text_features = f
         return None
     cache = TextFeatureCache.for_encoder(cache_root, encoder, backend)

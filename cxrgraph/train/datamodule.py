@@ -236,22 +236,28 @@ class GraphAlignDataModule(L.LightningDataModule):
     def attach_text_features(self, encoder: Any, progress: bool | None = None) -> None:
         """Give every study the frozen text features of ``encoder`` (computed once, then read from disk).
 
-        In-memory studies without features get ``text_features`` set; on-disk studies (:class:`StudyTableDataset`)
+        In-memory studies without this encoder's features get ``text_features`` set; on-disk studies (:class:`StudyTableDataset`)
         read theirs per item from a :class:`~cxrgraph.models.TextFeatureCache` stored beside
         their report graph cache.
         """
-        from cxrgraph.models.text_cache import TextFeatureCache, attach_text_features, encode_report_features
+        from cxrgraph.models.text_cache import (
+            TextFeatureCache,
+            attach_text_features,
+            encode_report_features,
+            text_feature_key,
+        )
 
         if not self.datasets:
             self.setup()
         progress = self.progress if progress is None else progress
-        # studies given with their features already attached keep them
+        # studies that already carry this encoder's features keep them
+        key = text_feature_key(encoder, self.backend)
         in_memory = [
             s
             for ds in self.datasets.values()
             if isinstance(ds, AlignDataset)
             for s in ds.samples
-            if s.text_features is None
+            if s.text_features is None or s.text_features.key != key
         ]
         if in_memory:
             attach_text_features(in_memory, encoder, self.text_feature_root(), self.backend, progress=progress)

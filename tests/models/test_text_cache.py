@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 
 import pytest
@@ -24,6 +25,11 @@ def model():
     return GraphAlignModel(tiny_config()).eval()
 
 
+def _fresh(studies):
+    """Copies without features (the phantom studies are shared by the whole test session)."""
+    return [dataclasses.replace(s, text_features=None) for s in studies]
+
+
 def _counting(encoder):
     calls = []
 
@@ -35,7 +41,7 @@ def _counting(encoder):
 
 
 def test_stored_features_give_the_same_text_graph(model):
-    studies = phantom_studies()[:4]
+    studies = _fresh(phantom_studies()[:4])
     plain = collate_align(studies)
     assert plain.text_features is None
     attach_text_features(studies, model.text_encoder)
@@ -56,8 +62,6 @@ def test_stored_features_give_the_same_text_graph(model):
     # stored in float16: equal to that precision
     for name in ("anatomy", "finding", "summary", "tokens"):
         assert torch.allclose(getattr(a, name), getattr(b, name), atol=5e-3), name
-    for s in studies:
-        s.text_features = None
 
 
 def test_cache_hit_miss_and_keys(model, tmp_path, monkeypatch):
@@ -124,7 +128,7 @@ def test_corrupt_shard_is_reported_and_rebuilt(model, tmp_path, caplog):
 
 
 def test_attach_stores_and_collate_checks_the_report(model, tmp_path):
-    studies = phantom_studies()[:4]
+    studies = _fresh(phantom_studies()[:4])
     cache = attach_text_features(studies, model.text_encoder, tmp_path)
     assert cache is not None and len(cache) == 4
     assert all(s.text_features is not None for s in studies)
@@ -132,5 +136,3 @@ def test_attach_stores_and_collate_checks_the_report(model, tmp_path):
     studies[1].text_features = ReportTextFeatures(f.sentences[:-1], f.mentions)  # features of another parse
     with pytest.raises(ValueError, match=f"study {studies[1].study_id}: stored text features"):
         collate_align(studies)
-    for s in studies:
-        s.text_features = None
