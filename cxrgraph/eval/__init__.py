@@ -2,6 +2,7 @@
 
 from cxrgraph.eval.embeddings import StudyEmbeddings, extract_embeddings
 from cxrgraph.eval.grounding import GroundingResult, region_grounding
+from cxrgraph.eval.grounding_plot import plot_grounding
 from cxrgraph.eval.linear_probe import LogisticProbe, ProbeResult, binary_labels, linear_probe
 from cxrgraph.eval.metrics import roc_auc, roc_auc_per_column
 from cxrgraph.eval.retrieval import duplicate_positives, recall_at_k, retrieval_metrics
@@ -24,4 +25,5 @@ __all__ = [
     "zero_shot",
     "GroundingResult",
     "region_grounding",
+    "plot_grounding",
 ]

@@ -80,10 +80,14 @@ class HGCNConv(nn.Module):
         out_channels: Output size.
         ball: The (shared) manifold.
         act: Tangent-space non-linearity, ``None`` for none.
-        bias: Learn a hyperbolic bias (a :class:`geoopt.ManifoldParameter`, to be trained with
-            :class:`geoopt.optim.RiemannianAdam`).
+        bias: Learn a hyperbolic bias. As in HGCN, it is parametrised in the tangent space at the
+            origin (an ordinary parameter; the point is :meth:`bias_point`), so any optimiser can
+            train it and it can never leave the ball.
         dropout: Dropout on the weight matrix.
     """
+
+    # version 2: the bias is a tangent vector at the origin (version 1 stored the point on the ball)
+    _version = 2
 
     def __init__(
         self,
@@ -101,14 +105,34 @@ class HGCNConv(nn.Module):
         self.act = act
         self.dropout = dropout
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
-        self.bias = geoopt.ManifoldParameter(torch.zeros(out_channels), manifold=ball) if bias else None
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.weight, gain=math.sqrt(2))
         if self.bias is not None:
             with torch.no_grad():
-                self.bias.copy_(self.ball.expmap0(torch.randn_like(self.bias) * 1e-3))
+                self.bias.normal_(0.0, 1e-3)
+
+    def bias_point(self, dtype: torch.dtype | None = None) -> Tensor:
+        r"""The bias as a point on the ball: :math:`\exp_0^c(b)`, projected inside the margin."""
+        if self.bias is None:
+            raise ValueError(f"{self!r} has no bias")
+        b = self.bias if dtype is None else self.bias.to(dtype)
+        c = self.ball.c.to(b.dtype)
+        return poincare.project(poincare.expmap0(b, c), c)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors) -> None:
+        key = prefix + "bias"
+        if (local_metadata or {}).get("version", 1) < 2 and key in state_dict and self.bias is not None:
+            # written before version 2: the bias was the point on the ball; read it back as its tangent vector
+            raw = state_dict.get(prefix + "ball.raw_c", self.ball.raw_c.detach())
+            ball = self.ball
+            c = ball.c_min + (ball.c_max - ball.c_min) * torch.sigmoid(
+                torch.as_tensor(raw, dtype=state_dict[key].dtype)
+            )
+            state_dict[key] = poincare.logmap0(state_dict[key], c)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
@@ -136,7 +160,7 @@ class HGCNConv(nn.Module):
         # W (x) on the ball: Möbius matrix-vector product == exp_0(W log_0(x))
         h = poincare.project(poincare.expmap0(u @ weight.t(), c), c)
         if self.bias is not None:
-            h = poincare.project(poincare.mobius_add(h, self.bias.to(h.dtype), c), c)
+            h = poincare.project(poincare.mobius_add(h, self.bias_point(h.dtype), c), c)
         t = poincare.logmap0(h, c)
         agg = scatter(
             t[edge_index[0]] * norm_weight.unsqueeze(-1), edge_index[1], dim=0, dim_size=u.size(0), reduce="sum"
@@ -152,9 +176,9 @@ class HyperbolicGraphEncoder(nn.Module):
 
     Euclidean input features are read as tangent vectors at the origin and mapped onto the ball
     (:math:`\exp_0^c`). The output lies on the ball; :meth:`to_tangent` brings it back to the
-    tangent space for Euclidean heads and losses. Train with
-    ``geoopt.optim.RiemannianAdam(model.parameters(), lr)`` so the manifold biases stay on the
-    ball; the curvature itself is an ordinary parameter kept in bounds by construction.
+    tangent space for Euclidean heads and losses. Every parameter is Euclidean (the biases live
+    in the tangent space at the origin, the curvature is kept in bounds by construction), so any
+    optimiser trains it.
 
     Args:
         in_channels: Input size.

@@ -38,3 +38,22 @@ def test_bad_inputs_are_named():
         region_grounding(torch.full((1, 1, 2), float("nan")), torch.tensor([[[True, False]]]))
     with pytest.raises(ValueError, match=r"\[N, K, R\]"):
         region_grounding(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_grounding_picture(tmp_path):
+    from cxrgraph.eval import plot_grounding
+    from cxrgraph.ontology import get_ontology
+
+    onto = get_ontology()
+    k = onto.finding_index("pleural effusion")
+    boxes = torch.tensor([[0.1, 0.1, 0.4, 0.5]]).repeat(onto.num_regions, 1)
+    scores = torch.full((onto.num_findings, onto.num_regions), 1.0 / onto.num_regions)
+    scores[k, 3] = 0.9
+    truth = torch.zeros(onto.num_findings, onto.num_regions, dtype=torch.bool)
+    truth[k, 3] = True
+    fig = plot_grounding(torch.rand(1, 64, 64), boxes, scores, ["pleural effusion"], truth, path=tmp_path / "g.png")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == [f"pleural effusion → {onto.region(3).name} (0.90)"]
+    assert len(fig.axes[0].patches) == 2 and (tmp_path / "g.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="region_scores"):
+        plot_grounding(torch.rand(1, 8, 8), boxes, scores[:3], [k])

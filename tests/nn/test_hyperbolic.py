@@ -80,8 +80,7 @@ def test_curvature_stays_in_bounds_under_riemannian_adam(dtype, direction):
     # it really was pushed to the bound it was pulled towards
     assert (seen[-1] > 4.5) if direction > 0 else (seen[-1] < 0.3)
     for conv in model.convs:
-        assert isinstance(conv.bias, geoopt.ManifoldParameter)
-        assert (conv.bias.norm() * model.curvature.sqrt() < 1).all()
+        assert (conv.bias_point().norm() * model.curvature.sqrt() < 1).all()
     assert torch.isfinite(model(x, edge_index)).all()
 
 
@@ -126,7 +125,8 @@ def _geoopt_layer(conv: HGCNConv, x: torch.Tensor, edge_index: torch.Tensor) -> 
 
     ball = conv.ball
     h = ball.projx(ball.mobius_matvec(conv.weight, x))
-    h = ball.projx(ball.mobius_add(h, conv.bias.expand_as(h)))
+    bias = ball.projx(ball.expmap0(conv.bias))  # the bias is kept as a tangent vector at the origin
+    h = ball.projx(ball.mobius_add(h, bias.expand_as(h)))
     u = ball.logmap0(h)
     ei, w = gcn_norm(edge_index, None, x.size(0), add_self_loops=True, dtype=u.dtype)
     y = ball.projx(ball.expmap0(scatter(u[ei[0]] * w.unsqueeze(-1), ei[1], dim=0, dim_size=x.size(0))))
@@ -153,3 +153,21 @@ def test_tangent_space_layers_equal_the_geoopt_composition(dtype, scale):
     conv = enc.convs[0]
     p = ball.projx(ball.expmap0(torch.randn(20, 8, generator=g, dtype=torch.float64).to(dtype) * scale))
     assert torch.allclose(conv(p, edge_index), _geoopt_layer(conv, p, edge_index), atol=tol)
+
+
+def test_checkpoints_with_the_bias_on_the_ball_still_load():
+    torch.manual_seed(0)
+    enc = HyperbolicGraphEncoder(6, 8, 5, num_layers=2, c=2.0)
+    state = enc.state_dict()
+    # what version 1 wrote: the bias as the point on the ball, no version in the metadata
+    old = {k: v.clone() for k, v in state.items()}
+    for i, conv in enumerate(enc.convs):
+        old[f"convs.{i}.bias"] = conv.bias_point().detach()
+    old = type(state)(old)
+    old._metadata = {k: {kk: vv for kk, vv in v.items() if kk != "version"} for k, v in state._metadata.items()}
+    again = HyperbolicGraphEncoder(6, 8, 5, num_layers=2, c=2.0)
+    again.load_state_dict(old)
+    for a, b in zip(again.convs, enc.convs):
+        assert torch.allclose(a.bias, b.bias, atol=1e-5)
+    again.load_state_dict(state)  # the current format loads as is
+    assert all(torch.equal(a.bias, b.bias) for a, b in zip(again.convs, enc.convs))
