@@ -199,8 +199,8 @@ def main() -> None:
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    from cxrgraph.datasets import phantom_samples, split_by_subject
     from cxrgraph.models import GraphAlignModel, attach_text_features
-    from cxrgraph.train.studies import phantom_samples, split_by_subject
 
     t0 = time.perf_counter()
     samples = phantom_samples(args.patients, args.size, args.data_seed, (1, 3), cache_dir=args.cache_dir, progress=True)

@@ -14,7 +14,6 @@ from cxrgraph.temporal.batch import (
     TemporalSample,
     collate_temporal,
     comparison_sentences,
-    image_to_tensor,
     progression_against_empty,
     region_levels,
 )
@@ -22,7 +21,7 @@ from cxrgraph.temporal.comparator import RegionComparator
 from cxrgraph.temporal.evaluation import ProgressionEvaluation, evaluate_progression, write_evaluation
 from cxrgraph.temporal.guidance import SentenceEmbedder, TextGuidance
 from cxrgraph.temporal.head import ProgressionHead, class_balanced_weights
-from cxrgraph.temporal.manifold import MANIFOLDS, ManifoldAlignment, ManifoldOutput, anatomy_edge_index
+from cxrgraph.temporal.manifold import MANIFOLDS, ManifoldAlignment, ManifoldOutput
 from cxrgraph.temporal.metrics import (
     MSCXRT_LABELS,
     FindingRecord,
@@ -60,13 +59,11 @@ __all__ = [
     "TemporalSample",
     "collate_temporal",
     "comparison_sentences",
-    "image_to_tensor",
     "progression_against_empty",
     "region_levels",
     "ManifoldAlignment",
     "ManifoldOutput",
     "MANIFOLDS",
-    "anatomy_edge_index",
     "ProgressionHead",
     "class_balanced_weights",
     "SentenceEmbedder",

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cxrgraph.graph import ANATOMY, LOCATED_AT, ClinicalGraph
+from cxrgraph.image.io import to_image_tensor
 from cxrgraph.ontology import get_ontology
-from cxrgraph.temporal.batch import image_to_tensor
 from cxrgraph.temporal.model import TemporalRegionEncoder
 
 __all__ = [
@@ -110,7 +110,7 @@ def pretrain_region_encoder(
     if not images:
         raise ValueError("pretrain_region_encoder: no studies")
     device = encoder.proj.weight.device
-    imgs = torch.stack([image_to_tensor(i) for i in images])
+    imgs = torch.stack([to_image_tensor(x, f"images[{i}]") for i, x in enumerate(images)])
     levels, finds, boxes, present = [], [], [], []
     for g in graphs:
         lv, fd = region_targets(g)
@@ -279,7 +279,7 @@ def reader_level_accuracy(
     device = encoder.proj.weight.device
     preds, targets = [], []
     for i in range(0, len(images), batch_size):
-        imgs = torch.stack([image_to_tensor(x) for x in images[i : i + batch_size]])
+        imgs = torch.stack([to_image_tensor(x, "images") for x in images[i : i + batch_size]])
         gs = graphs[i : i + batch_size]
         boxes = torch.stack([torch.nan_to_num(g[ANATOMY].box.float()) for g in gs])
         present = torch.stack([g[ANATOMY].has_box.bool() for g in gs])

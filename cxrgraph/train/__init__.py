@@ -1,24 +1,29 @@
-"""Training on top of the core modules: Lightning modules, data modules and checkpoints.
+"""Training on top of the core modules: run functions, Lightning modules and data modules.
 
-This is the only layer that imports Lightning; names are resolved on first use.
+``pretrain``, ``evaluate`` / ``evaluate_checkpoint`` and ``train_progression`` run what the
+``cxrgraph`` command runs, from typed configs (:class:`PretrainConfig`,
+:class:`EvaluationConfig`, :class:`ProgressionRunConfig`), and return typed results. This is
+the only layer that imports Lightning; names are resolved on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_EXPORTS: dict[str, str] = {
-    "GraphAlignPretrainer": "cxrgraph.train.pretrainer",
-    "GraphAlignDataModule": "cxrgraph.train.datamodule",
-    "ProgressionModule": "cxrgraph.train.progression",
-    "ProgressionDataModule": "cxrgraph.train.progression",
-}
+from cxrgraph.utils.lazy import lazy_exports
 
-__all__ = sorted(_EXPORTS)
+if TYPE_CHECKING:
+    from cxrgraph.train.datamodule import GraphAlignDataModule as GraphAlignDataModule
+    from cxrgraph.train.pretrainer import GraphAlignPretrainer as GraphAlignPretrainer
+    from cxrgraph.train.progression import ProgressionDataModule as ProgressionDataModule
+    from cxrgraph.train.progression import ProgressionModule as ProgressionModule
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cxrgraph.train' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "GraphAlignPretrainer": "cxrgraph.train.pretrainer",
+        "GraphAlignDataModule": "cxrgraph.train.datamodule",
+        "ProgressionModule": "cxrgraph.train.progression",
+        "ProgressionDataModule": "cxrgraph.train.progression",
+    },
+)

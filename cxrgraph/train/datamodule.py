@@ -10,17 +10,17 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from cxrgraph.models.batch import AlignSample
-from cxrgraph.train.studies import (
+from cxrgraph.datasets.splits import split_by_subject
+from cxrgraph.datasets.studies import (
     AlignDataset,
     ShardBlockSampler,
     StudyTableDataset,
-    _phantom_key,
     collate_skipping,
     mimic_study_table,
+    phantom_key,
     phantom_samples,
-    split_by_subject,
 )
+from cxrgraph.models.batch import AlignSample
 
 __all__ = ["GraphAlignDataModule", "SOURCES"]
 
@@ -230,7 +230,7 @@ class GraphAlignDataModule(L.LightningDataModule):
         """Where the frozen text features of the in-memory studies are stored (beside their report cache)."""
         if self._given is not None or self.cache_dir is None or self.source != "phantom":
             return None
-        key = _phantom_key(self.num_patients, self.phantom_size, self.seed, self.studies_per_patient)
+        key = phantom_key(self.num_patients, self.phantom_size, self.seed, self.studies_per_patient)
         return Path(self.cache_dir) / f"{key}-reports" / "text-features"
 
     def attach_text_features(self, encoder: Any, progress: bool | None = None) -> None:

@@ -2,9 +2,9 @@ import pytest
 import torch
 from models.helpers import phantom_studies
 
+from cxrgraph.datasets import ShardBlockSampler, StudyTableDataset, collate_skipping, split_by_subject
 from cxrgraph.models import AlignBatch
 from cxrgraph.train import GraphAlignDataModule
-from cxrgraph.train.studies import ShardBlockSampler, StudyTableDataset, collate_skipping, split_by_subject
 
 
 def test_split_by_subject_keeps_patients_together():

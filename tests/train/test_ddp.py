@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
     from lightning.pytorch.callbacks import Callback
 
     from cxrgraph.train import GraphAlignDataModule, GraphAlignPretrainer
-    from cxrgraph.train.studies import phantom_samples
+    from cxrgraph.datasets import phantom_samples
 
     class Record(Callback):
         def __init__(self):
