@@ -93,12 +93,12 @@ class TemporalSample:
             model's learned stand-in is used).
         guidance: Region index -> text of the current report's comparison sentences about it.
         current_features: Optional precomputed region features ``[R, C]`` of the current image
-            (a frozen backbone's output, see :meth:`ProgressionModel.region_features`); when
+            (a frozen backbone's output, see :meth:`ProgressionModel.encode_studies`); when
             set, the model skips its image backbone.
         prior_features: Same for the prior image.
         current_crops: Optional precomputed registered region crops ``[R, C, S, S]`` of the
             current image, read by the model's region comparator
-            (:meth:`ProgressionModel.region_crops`).
+            (:meth:`ProgressionModel.encode_studies`).
         prior_crops: Same for the prior image.
     """
 

@@ -117,11 +117,16 @@ def test_frozen_backbone_and_precomputed_features_agree():
     assert torch.allclose(a.logits, b.logits, atol=1e-4)
 
 
-def test_config_rejects_unknown_keys():
-    with pytest.raises(ValueError, match="unknown keys"):
+def test_config_rejects_unknown_keys_and_wrong_types():
+    with pytest.raises(ValueError, match=r"unknown key 'alignmnet' \(did you mean 'alignment'\?\); valid keys: "):
         ProgressionModel({"alignmnet": "poincare"})
     with pytest.raises(ValueError, match="alignment"):
         ProgressionModel({"alignment": "sphere"})
+    with pytest.raises(ValueError, match=r"embed_channels: expected an integer, got '32'"):
+        ProgressionModel({"embed_channels": "32"})
+    with pytest.raises(ValueError, match=r"curvature: expected a number, got 'flat'"):
+        ProgressionConfig.from_dict({"curvature": "flat"})
+    assert ProgressionConfig.from_dict({"curvature": 1, "margin": "1e-1"}).margin == pytest.approx(0.1)
 
 
 def test_region_levels_and_the_severity_auxiliary():
@@ -159,17 +164,17 @@ def test_a_study_shared_by_two_pairs_is_encoded_once():
     pair = StudyPair(first.pair.current, later.pair.current, later.pair.change)
     second = TemporalSample(pair, later.current_image, first.current_image.clone(), later.guidance)
     calls = []
-    original = model._encode_studies
+    original = model.encode_studies
 
-    def counting(images, boxes, batch_size, with_crops):
+    def counting(images, boxes, batch_size=64, with_crops=False):
         calls.append(images.size(0))
         return original(images, boxes, batch_size, with_crops)
 
-    model._encode_studies = counting
+    model.encode_studies = counting
     out = attach_region_features(model, [first, second])
     assert calls == [3]
     assert torch.equal(out[0].current_features, out[1].prior_features)
-    model._encode_studies = original
+    model.encode_studies = original
     single = attach_region_features(model, [second])
     assert torch.allclose(single[0].prior_features, out[1].prior_features, atol=1e-5)
 
