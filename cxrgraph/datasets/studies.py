@@ -409,7 +409,9 @@ def mimic_study_table(
     )
 
 
-def _labels(study_id: str, chexpert: dict[str, float | None] | None, skipped: list[SkippedStudy]) -> torch.Tensor | None:
+def _labels(
+    study_id: str, chexpert: dict[str, float | None] | None, skipped: list[SkippedStudy]
+) -> torch.Tensor | None:
     """A study's CheXpert labels as existence codes; unusable labels are recorded and left unknown."""
     if not chexpert:
         return None

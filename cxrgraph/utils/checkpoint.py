@@ -65,7 +65,9 @@ def read_checkpoint_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         meta = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{p}: not a readable checkpoint config, the file is damaged or truncated ({err})") from err
+        raise CheckpointError(
+            f"{p}: not a readable checkpoint config, the file is damaged or truncated ({err})"
+        ) from err
     if not isinstance(meta, dict):
         raise CheckpointError(f"{p}: a checkpoint config must be a JSON object, got {type(meta).__name__}")
     return meta

@@ -62,7 +62,9 @@ def test_transform_adds_labels_from_graph_existence():
 
 def test_labels_as_existence_codes_merge_like_graphs():
     # the codes of a graph's finding.existence: 1 present, 0 absent, 2 uncertain, -1 unknown
-    codes = labels_to_existence({"Edema": 1.0, "Pneumothorax": 0.0, "Pleural Effusion": -1.0, "Fracture": None}, "chexpert14")
+    codes = labels_to_existence(
+        {"Edema": 1.0, "Pneumothorax": 0.0, "Pleural Effusion": -1.0, "Fracture": None}, "chexpert14"
+    )
     assert codes.dtype == torch.long and codes.shape == (ONTO.num_findings,)
     assert codes[ONTO.finding_index("pulmonary edema/hazy opacity")] == 1
     assert codes[ONTO.finding_index("pneumothorax")] == 0
