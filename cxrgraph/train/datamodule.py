@@ -188,7 +188,9 @@ class GraphAlignDataModule(L.LightningDataModule):
         return out
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def loader(self, split: str, train: bool = False) -> DataLoader:
+        """A loader of one split: shuffled, whole batches when ``train``, in order otherwise (e.g. to embed the
+        training studies for a linear probe)."""
         if split not in self.datasets:
             self.setup("fit" if split != "test" else "test")
         ds = self.datasets.get(split)
@@ -214,16 +216,16 @@ class GraphAlignDataModule(L.LightningDataModule):
         return DataLoader(ds, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        return self.loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+        return self.loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return self.loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return self.loader("test", train=False)
 
     # ------------------------------------------------------------------ text features
     def text_feature_root(self) -> Path | None:

@@ -24,6 +24,7 @@ from cxrgraph.temporal import (
     finding_records,
     progression_metrics,
 )
+from cxrgraph.train.divergence import check_finite_loss
 
 __all__ = ["ProgressionModule", "ProgressionDataModule", "phantom_pair_samples", "split_patients"]
 
@@ -235,8 +236,8 @@ class ProgressionModule(L.LightningModule):
             emb = self.embedder(batch.guidance_text).to(self.device)
         levels = self.model.level_targets(batch) if self.model.level_head is not None else None
         losses = self.model.losses(out, target, emb, batch.guidance_index, levels)
-        if not torch.isfinite(losses["loss"]):
-            raise FloatingPointError(f"non-finite training loss at step {self.global_step}: {losses}")
+        terms = {k: v for k, v in losses.items() if k != "loss"}
+        check_finite_loss(losses["loss"], terms, self.global_step, "progression training")
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=batch.batch_size, prog_bar=False)
         if self.model.alignment is not None and self.model.alignment.ball is not None:
             self.log("train/curvature", self.model.alignment.curvature.detach(), batch_size=batch.batch_size)

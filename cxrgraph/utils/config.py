@@ -41,7 +41,15 @@ _EXPONENT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 class ConfigError(ValueError):
-    """A config that cannot be used; the message names the file or key and what is wrong."""
+    """A config that cannot be used; the message names the file or key and what is wrong.
+
+    Attributes:
+        key: The dotted key at fault (``"model.lr"``), empty when the whole config is.
+    """
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def _join(where: str, key: str) -> str:
@@ -98,11 +106,11 @@ def _check(value: Any, tp: Any, where: str) -> Any:
                 return _check(value, arg, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}", key=where)
     if origin is Literal:
         if value in args and type(value) in {type(a) for a in args}:
             return value
-        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}", key=where)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -126,7 +134,7 @@ def _check(value: Any, tp: Any, where: str) -> Any:
             if len(args) == 2 and args[1] is Ellipsis:
                 return tuple(_check(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
             if len(value) != len(args):
-                raise ConfigError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+                raise ConfigError(f"{where}: expected a list of {len(args)} values, got {value!r}", key=where)
             return tuple(_check(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     elif origin in (dict, Mapping) or tp in (dict, Mapping):
         if isinstance(value, Mapping):
@@ -134,17 +142,19 @@ def _check(value: Any, tp: Any, where: str) -> Any:
             return {_check(k, key_t, where): _check(v, val_t, _join(where, str(k))) for k, v in value.items()}
     else:
         raise TypeError(f"{where}: config fields of type {tp!r} are not supported")
-    raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+    raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}", key=where)
 
 
 def _unknown_key(cls: type, key: str, where: str, valid: Sequence[str]) -> ConfigError:
     renamed = getattr(cls, "RENAMED", {}) or {}
     if key in renamed:
-        return ConfigError(f"{_join(where, key)}: this key was renamed; call it {renamed[key]!r}")
+        return ConfigError(f"{_join(where, key)}: this key was renamed; call it {renamed[key]!r}", key=_join(where, key))
     near = difflib.get_close_matches(key, valid, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     section = f"{where}: " if where else ""
-    return ConfigError(f"{section}unknown key {key!r}{hint}; valid keys: {', '.join(sorted(valid))}")
+    return ConfigError(
+        f"{section}unknown key {key!r}{hint}; valid keys: {', '.join(sorted(valid))}", key=_join(where, key)
+    )
 
 
 def build(cls: type[T], values: Mapping[str, Any] | None, where: str = "") -> T:
@@ -163,7 +173,7 @@ def build(cls: type[T], values: Mapping[str, Any] | None, where: str = "") -> T:
     if values is None:
         values = {}
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{where or 'config'}: expected a mapping of keys to values, got {values!r}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping of keys to values, got {values!r}", key=where)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
@@ -177,13 +187,15 @@ def build(cls: type[T], values: Mapping[str, Any] | None, where: str = "") -> T:
         if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ConfigError(f"{where or 'config'}: missing required key(s) {missing}")
+        raise ConfigError(f"{where or 'config'}: missing required key(s) {missing}", key=where)
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as err:
-        if isinstance(err, ConfigError):
+    except ConfigError as err:
+        if not where:
             raise
-        raise ConfigError(f"{where or cls.__name__}: {err}") from err
+        raise ConfigError(f"{where}.{err}", key=_join(where, err.key)) from None
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where or cls.__name__}: {err}", key=where) from err
 
 
 def check_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
@@ -197,7 +209,7 @@ def check_types(cls: type, values: Mapping[str, Any], where: str = "") -> None:
         ConfigError: A value of the wrong type.
     """
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{where or 'config'}: expected a mapping of keys to values, got {values!r}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping of keys to values, got {values!r}", key=where)
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
         if key not in hints or (isinstance(value, Mapping) and "class_path" in value):
