@@ -148,7 +148,9 @@ def _check(value: Any, tp: Any, where: str) -> Any:
 def _unknown_key(cls: type, key: str, where: str, valid: Sequence[str]) -> ConfigError:
     renamed = getattr(cls, "RENAMED", {}) or {}
     if key in renamed:
-        return ConfigError(f"{_join(where, key)}: this key was renamed; call it {renamed[key]!r}", key=_join(where, key))
+        return ConfigError(
+            f"{_join(where, key)}: this key was renamed; call it {renamed[key]!r}", key=_join(where, key)
+        )
     near = difflib.get_close_matches(key, valid, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     section = f"{where}: " if where else ""
