@@ -74,8 +74,7 @@ def run_one(name: str, seed: int, train, test, args) -> dict:
     """Pretrain one variant with one seed (or not, for "untrained") and evaluate it."""
     import lightning as L
 
-    from cxrgraph.cli.evaluate import evaluate
-    from cxrgraph.train import GraphAlignDataModule, GraphAlignPretrainer
+    from cxrgraph.train import GraphAlignDataModule, GraphAlignPretrainer, evaluate
 
     overrides = dict(VARIANTS[name])
     do_train = overrides.pop("_train", True)
@@ -114,7 +113,7 @@ def run_one(name: str, seed: int, train, test, args) -> dict:
     start = time.perf_counter()
     res = evaluate(
         model, train, test, ["linear-probe", "zero-shot", "retrieval", "grounding"], [0.01, 0.1, 1.0], repeats=5
-    )
+    ).to_dict()
     for g in ("grounding",):
         if isinstance(res.get(g), dict):
             res[g].pop("per_finding", None)

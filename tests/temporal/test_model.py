@@ -196,3 +196,39 @@ def test_level_read_out_feeds_the_change_features():
     # without the severity auxiliary there is no read-out to feed
     off = ProgressionModel(ProgressionConfig(level_weight=0.0, **base))
     assert not off.uses_level_features
+
+
+def test_save_pretrained_round_trip_is_weights_only(tmp_path):
+    from cxrgraph.utils.checkpoint import CheckpointError
+
+    torch.manual_seed(0)
+    cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, crop_size=8, compare_channels=8, compare_width=4)
+    model = ProgressionModel(cfg).eval()
+    folder = model.save_pretrained(tmp_path / "model")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.pt"]
+    again = ProgressionModel.from_pretrained(folder).eval()
+    assert again.config == model.config and again.compares
+    batch = collate_temporal([make_sample(0), make_sample(1)])
+    a, _ = model.forward_batch(batch, compare_all=True)
+    b, _ = again.forward_batch(batch, compare_all=True)
+    assert torch.equal(a.logits, b.logits)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        ProgressionModel.from_pretrained(tmp_path / "missing")
+    (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"model\.pt: not a readable checkpoint"):
+        ProgressionModel.from_pretrained(folder)
+    other = tmp_path / "other"  # a GraphAlignModel folder, say
+    other.mkdir()
+    (other / "config.json").write_text('{"format": 1, "config": {}}')
+    (other / "model.pt").write_bytes((tmp_path / "model" / "config.json").read_bytes())
+    with pytest.raises(CheckpointError, match="not a ProgressionModel checkpoint"):
+        ProgressionModel.from_pretrained(other)
+
+
+def test_non_finite_progression_weights_warn(tmp_path):
+    model = ProgressionModel(ProgressionConfig(image_size=64, width=4, embed_channels=16, compare_channels=0))
+    with torch.no_grad():
+        model.head.lin2.weight.fill_(float("inf"))
+    folder = model.save_pretrained(tmp_path / "model")
+    with pytest.warns(RuntimeWarning, match=r"model\.pt: 1 weight tensor\(s\) hold NaN or inf"):
+        ProgressionModel.from_pretrained(folder)
