@@ -19,10 +19,10 @@ import time
 
 import torch
 
+from cxrgraph.datasets.splits import split_indices
 from cxrgraph.graph import ANATOMY
 from cxrgraph.image import to_image_tensor
 from cxrgraph.temporal import ProgressionConfig, ProgressionModel, pretrain_region_encoder, reader_level_accuracy
-from cxrgraph.train.progression import split_patients
 
 
 @torch.no_grad()
@@ -52,7 +52,7 @@ def main() -> None:
     from cxrgraph.datasets.phantom import PhantomCohort
 
     cohort = PhantomCohort(args.patients, size=128, seed=args.seed)
-    split = split_patients(args.patients, 0.1, 0.2)
+    split = split_indices(range(args.patients), (0.1, 0.2), args.seed)
     train = [cohort.patient(i) for i in split["train"]]
     val = [cohort.patient(i) for i in split["val"]]
     torch.manual_seed(args.seed)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cxrgraph.datasets.phantom import PhantomStudy as PhantomStudy
     from cxrgraph.datasets.phantom import write_phantom as write_phantom
     from cxrgraph.datasets.splits import split_by_subject as split_by_subject
+    from cxrgraph.datasets.splits import split_indices as split_indices
     from cxrgraph.datasets.studies import AlignDataset as AlignDataset
     from cxrgraph.datasets.studies import ShardBlockSampler as ShardBlockSampler
     from cxrgraph.datasets.studies import SkippedStudy as SkippedStudy
@@ -66,6 +67,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "write_phantom": "cxrgraph.datasets.phantom",
         "labels_to_existence": "cxrgraph.datasets.harmonize",
         "split_by_subject": "cxrgraph.datasets.splits",
+        "split_indices": "cxrgraph.datasets.splits",
         "AlignDataset": "cxrgraph.datasets.studies",
         "StudyTable": "cxrgraph.datasets.studies",
         "StudyTableDataset": "cxrgraph.datasets.studies",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Hashable, Sequence
 
-__all__ = ["split_by_subject", "SPLITS"]
+__all__ = ["split_by_subject", "split_indices", "SPLITS"]
 
 #: Split names, in the order the fractions of :func:`split_by_subject` refer to after ``"train"``.
 SPLITS = ("train", "val", "test")
@@ -43,3 +43,16 @@ def split_by_subject(subjects: Sequence[Hashable], fractions: Sequence[float], s
     n_test, n_val = count(test), count(val)
     which = {s: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, s in enumerate(unique)}
     return [which[str(s)] for s in subjects]
+
+
+def split_indices(subjects: Sequence[Hashable], fractions: Sequence[float], seed: int = 0) -> dict[str, list[int]]:
+    """:func:`split_by_subject` as the positions of the items of each split, ``{"train": [...], "val": [...], "test": [...]}``.
+
+    Raises:
+        ValueError: Bad fractions, or a split that leaves no patient for training.
+    """
+    which = split_by_subject(subjects, fractions, seed)
+    out = {name: [i for i, w in enumerate(which) if w == name] for name in SPLITS}
+    if subjects and not out["train"]:
+        raise ValueError(f"fractions {tuple(fractions)} leave no training patient among {len(set(subjects))}")
+    return out
