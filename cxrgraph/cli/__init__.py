@@ -19,7 +19,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "add_set_argument"]
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,6 +32,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "progression": ("cxrgraph.cli.progression", "train or evaluate temporal progression"),
     "demo": ("cxrgraph.cli.demo", "run the end-to-end demo on the built-in phantom data"),
 }
+
+
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """The ``--set KEY=VALUE`` option of the commands that read a run config (``example``: a key=value)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one config entry, e.g. --set {example} (VALUE is read as YAML); repeatable",
+    )
 
 
 def _available() -> dict[str, tuple[str, str]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cxrgraph.cli import add_set_argument
+
 HELP = "evaluate a pretrained checkpoint on downstream tasks"
 
 TASKS = ("linear-probe", "zero-shot", "retrieval", "grounding")
@@ -30,9 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="pretraining YAML whose data section gives the studies (default: the config.yaml beside the checkpoint)",
     )
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config entry"
-    )
+    add_set_argument(parser, "data.num_patients=32")
     parser.add_argument("--split", default="test", choices=["val", "test"], help="studies to evaluate on")
     parser.add_argument(
         "--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0], help="linear-probe label fractions"

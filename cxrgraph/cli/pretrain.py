@@ -21,20 +21,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cxrgraph.cli import add_set_argument
+
 HELP = "pretrain graph alignment from a YAML config"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="YAML file (see configs/)")
     parser.add_argument("--output-dir", type=Path, default=None, help="run folder (overrides output_dir)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one entry, e.g. --set trainer.max_epochs=3 (VALUE is read as YAML); repeatable",
-    )
+    add_set_argument(parser, "trainer.max_epochs=3")
     parser.add_argument(
         "--resume",
         default=None,

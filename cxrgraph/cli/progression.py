@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cxrgraph.cli import add_set_argument
+
 HELP = "train or evaluate temporal progression"
 
 
@@ -18,14 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir", "--out", dest="output_dir", type=Path, default=None, help="run folder (overrides output_dir)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one entry, e.g. --set train.epochs=3 (VALUE is read as YAML); repeatable",
-    )
+    add_set_argument(parser, "train.epochs=3")
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="evaluate: model folder (default OUTPUT_DIR/model)"
     )

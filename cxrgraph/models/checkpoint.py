@@ -20,7 +20,7 @@ from cxrgraph.utils.checkpoint import (
     WEIGHTS_FILE,
     CheckpointError,
     load_tensors,
-    read_checkpoint_config,
+    read_checkpoint,
     warn_non_finite,
     write_checkpoint,
 )
@@ -61,21 +61,12 @@ def load_checkpoint(
 
     p = Path(path)
     if p.is_dir():
-        cfg_path, w_path = p / CONFIG_FILE, p / WEIGHTS_FILE
-        if not cfg_path.is_file() or not w_path.is_file():
-            raise FileNotFoundError(f"{p}: expected {CONFIG_FILE} and {WEIGHTS_FILE} (written by save_pretrained)")
-        meta = read_checkpoint_config(cfg_path)
-        if meta.get("format") != _FORMAT or "config" not in meta:
-            raise CheckpointError(f"{cfg_path}: checkpoint format {meta.get('format')}, this cxrgraph reads {_FORMAT}")
+        meta, state = read_checkpoint(p, _FORMAT, "GraphAlignModel", map_location)
         version = get_ontology().version
         if meta.get("ontology_version") != version:
             log.warning(
                 "%s was saved with ontology %s, the current one is %s", p, meta.get("ontology_version"), version
             )
-        state = load_tensors(w_path, map_location)
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{w_path}: expected a state dict, got {type(state).__name__}")
-        warn_non_finite(state, w_path)
         return GraphAlignConfig.from_dict(meta["config"]), state
     if p.is_file():
         ckpt: Any = load_tensors(p, map_location)

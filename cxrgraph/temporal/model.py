@@ -141,55 +141,21 @@ class ProgressionModel(nn.Module):
         enc.train(was)
         return torch.cat(feats), torch.cat(crops) if crops else None
 
-    def forward_features(
-        self,
-        current: Tensor,
-        previous: Tensor | None = None,
-        *,
-        current_present: Tensor | None = None,
-        previous_present: Tensor | None = None,
-        has_previous: Tensor | None = None,
-        current_crops: Tensor | None = None,
-        previous_crops: Tensor | None = None,
-        compare_mask: Tensor | None = None,
-    ) -> ProgressionOutput:
-        """:meth:`forward` on precomputed backbone region features ``[B, R, C]`` (and region crops)."""
-        inputs = PairInputs(
-            current,
-            previous,
-            current_present=current_present,
-            previous_present=previous_present,
-            has_previous=has_previous,
-            current_crops=current_crops,
-            previous_crops=previous_crops,
-            compare_mask=compare_mask,
-            features=True,
-        )
-        return self.from_regions(self.encoder.encode_pair(inputs))
+    def forward(self, current: Tensor, previous: Tensor | None = None, **pair: Tensor | None) -> ProgressionOutput:
+        """Progression of every region between ``previous`` and ``current`` images (``None``: the learned stand-in).
 
-    def forward(
-        self,
-        current: Tensor,
-        previous: Tensor | None = None,
-        *,
-        current_boxes: Tensor,
-        previous_boxes: Tensor | None = None,
-        current_present: Tensor | None = None,
-        previous_present: Tensor | None = None,
-        has_previous: Tensor | None = None,
-        compare_mask: Tensor | None = None,
+        The keyword arguments (``current_boxes``, ``previous_boxes``, ``current_present``,
+        ``previous_present``, ``has_previous``, ``compare_mask``) are those of
+        :meth:`TemporalRegionEncoder.forward`.
+        """
+        return self.from_regions(self.encoder(current, previous, **pair))
+
+    def forward_features(
+        self, current: Tensor, previous: Tensor | None = None, **pair: Tensor | None
     ) -> ProgressionOutput:
-        inputs = PairInputs(
-            current,
-            previous,
-            current_boxes=current_boxes,
-            previous_boxes=previous_boxes,
-            current_present=current_present,
-            previous_present=previous_present,
-            has_previous=has_previous,
-            compare_mask=compare_mask,
-        )
-        return self.from_regions(self.encoder.encode_pair(inputs))
+        """:meth:`forward` on precomputed backbone region features ``[B, R, C]`` (and region crops); the keyword
+        arguments are those of :meth:`TemporalRegionEncoder.forward_features`."""
+        return self.from_regions(self.encoder.forward_features(current, previous, **pair))
 
     def from_regions(self, regions: TemporalRegionOutput) -> ProgressionOutput:
         """Head and alignment on already encoded regions."""
@@ -355,25 +321,12 @@ class ProgressionModel(nn.Module):
             FileNotFoundError: No such folder or file, or a folder without both files.
             CheckpointError: A damaged, truncated or refused file (named), or another kind of checkpoint.
         """
-        from cxrgraph.utils.checkpoint import (
-            CONFIG_FILE,
-            WEIGHTS_FILE,
-            CheckpointError,
-            load_tensors,
-            read_checkpoint_config,
-            warn_non_finite,
-        )
+        from cxrgraph.utils.checkpoint import CheckpointError, load_tensors, read_checkpoint, warn_non_finite
 
         p = Path(path)
         if p.is_dir():
-            cfg_path, w_path = p / CONFIG_FILE, p / WEIGHTS_FILE
-            if not cfg_path.is_file() or not w_path.is_file():
-                raise FileNotFoundError(f"{p}: expected {CONFIG_FILE} and {WEIGHTS_FILE} (written by save_pretrained)")
-            meta = read_checkpoint_config(cfg_path)
-            if meta.get("format") != CHECKPOINT_FORMAT or "config" not in meta:
-                raise CheckpointError(f"{cfg_path}: not a ProgressionModel checkpoint (format {meta.get('format')!r})")
-            config = ProgressionConfig.from_dict(meta["config"], where=f"{cfg_path}: config")
-            state, source = load_tensors(w_path, map_location), w_path
+            meta, state = read_checkpoint(p, CHECKPOINT_FORMAT, "ProgressionModel", map_location)
+            config = ProgressionConfig.from_dict(meta["config"], where=f"{p}: config")
         elif p.is_file():
             payload = load_tensors(p, map_location)
             if not isinstance(payload, dict) or payload.get("format") != _LEGACY_FORMAT:
@@ -383,15 +336,15 @@ class ProgressionModel(nn.Module):
             if model_cfg.get("backbone", "crops") != "crops":
                 model_cfg["compare_channels"] = 0  # these versions built the comparator for "crops" only
             config = ProgressionConfig.from_dict(model_cfg, where=f"{p}: config")
-            state, source = payload["state_dict"], p
+            state = payload["state_dict"]
+            if not isinstance(state, dict):
+                raise CheckpointError(f"{p}: expected a state dict, got {type(state).__name__}")
+            warn_non_finite(state, p)
         else:
             raise FileNotFoundError(f"{p}: no such checkpoint folder or file (train first, or check the path)")
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{source}: expected a state dict, got {type(state).__name__}")
-        warn_non_finite(state, source)
         model = cls(config)
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
-            raise CheckpointError(f"{source}: the weights do not fit the model its config describes ({err})") from err
+            raise CheckpointError(f"{p}: the weights do not fit the model its config describes ({err})") from err
         return model

@@ -28,7 +28,9 @@ __all__ = [
     "WEIGHTS_FILE",
     "CheckpointError",
     "write_checkpoint",
+    "read_checkpoint",
     "read_checkpoint_config",
+    "load_state_dict_file",
     "load_tensors",
     "warn_non_finite",
 ]
@@ -100,6 +102,47 @@ def load_tensors(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{p}: not a readable checkpoint, the file is damaged or truncated ({err})") from err
+
+
+def load_state_dict_file(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Tensor]:
+    """A state dict read with :func:`load_tensors`; warns when a tensor holds NaN or inf.
+
+    Raises:
+        FileNotFoundError: No such file.
+        CheckpointError: Damaged, truncated or refused (see :func:`load_tensors`), or not a dict.
+    """
+    state = load_tensors(path, map_location)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
+    warn_non_finite(state, path)
+    return state
+
+
+def read_checkpoint(
+    folder: str | os.PathLike[str], fmt: Any, model: str, map_location: Any = "cpu"
+) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """``(meta, state)`` of a checkpoint folder whose ``config.json`` has ``"format": fmt``.
+
+    Args:
+        folder: The folder :func:`write_checkpoint` wrote.
+        fmt: The format the caller reads.
+        model: What the folder should hold, for messages (``"GraphAlignModel"``).
+        map_location: Where the tensors go.
+
+    Raises:
+        FileNotFoundError: No such folder, or one without both files.
+        CheckpointError: A damaged, truncated or refused file, or a checkpoint of another format.
+    """
+    p = Path(folder)
+    cfg_path, w_path = p / CONFIG_FILE, p / WEIGHTS_FILE
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise FileNotFoundError(f"{p}: expected {CONFIG_FILE} and {WEIGHTS_FILE} (written by save_pretrained)")
+    meta = read_checkpoint_config(cfg_path)
+    if meta.get("format") != fmt or "config" not in meta:
+        raise CheckpointError(
+            f"{cfg_path}: not a {model} checkpoint this cxrgraph reads (format {meta.get('format')!r}, expected {fmt!r})"
+        )
+    return meta, load_state_dict_file(w_path, map_location)
 
 
 def warn_non_finite(state: dict[str, Any], source: str | os.PathLike[str]) -> list[str]:
