@@ -74,8 +74,7 @@ def run_one(name: str, seed: int, train, test, args) -> dict:
     """Pretrain one variant with one seed (or not, for "untrained") and evaluate it."""
     import lightning as L
 
-    from cxrgraph.cli.evaluate import evaluate
-    from cxrgraph.train import GraphAlignDataModule, GraphAlignPretrainer
+    from cxrgraph.train import GraphAlignDataModule, GraphAlignPretrainer, evaluate
 
     overrides = dict(VARIANTS[name])
     do_train = overrides.pop("_train", True)
@@ -114,7 +113,7 @@ def run_one(name: str, seed: int, train, test, args) -> dict:
     start = time.perf_counter()
     res = evaluate(
         model, train, test, ["linear-probe", "zero-shot", "retrieval", "grounding"], [0.01, 0.1, 1.0], repeats=5
-    )
+    ).to_dict()
     for g in ("grounding",):
         if isinstance(res.get(g), dict):
             res[g].pop("per_finding", None)
@@ -199,8 +198,8 @@ def main() -> None:
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    from cxrgraph.datasets import phantom_samples, split_by_subject
     from cxrgraph.models import GraphAlignModel, attach_text_features
-    from cxrgraph.train.studies import phantom_samples, split_by_subject
 
     t0 = time.perf_counter()
     samples = phantom_samples(args.patients, args.size, args.data_seed, (1, 3), cache_dir=args.cache_dir, progress=True)

@@ -58,8 +58,8 @@ def _rss_mib() -> float:
 
 def build(name: str, args: argparse.Namespace):
     """``(step, parameters)`` of a variant: ``step()`` runs one optimiser step on a fixed batch."""
+    from cxrgraph.datasets import phantom_samples
     from cxrgraph.models import GraphAlignConfig, GraphAlignModel, attach_text_features, collate_align
-    from cxrgraph.train.studies import phantom_samples
 
     torch.manual_seed(0)
     samples = phantom_samples(args.batch_size // 2, args.image_size, 0, (2, 2))[: args.batch_size]

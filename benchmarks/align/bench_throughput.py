@@ -64,8 +64,8 @@ def main() -> None:
         args.device, args.backbone, args.image_size, args.batch_size = "cpu", "resnet18", 64, 4
         args.channels, args.steps, args.warmup, args.precision = 32, 2, 1, "32"
 
+    from cxrgraph.datasets import phantom_samples
     from cxrgraph.models import GraphAlignConfig, GraphAlignModel, collate_align
-    from cxrgraph.train.studies import phantom_samples
 
     device = torch.device(args.device)
     samples = phantom_samples(max(args.batch_size // 2, 2), 64, 0, (2, 2))[: args.batch_size]

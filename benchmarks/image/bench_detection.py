@@ -29,10 +29,11 @@ HERE = Path(__file__).resolve().parent
 
 def cohort(num_patients: int, size: int, seed: int) -> tuple[list[torch.Tensor], torch.Tensor, list[str]]:
     from cxrgraph.datasets.phantom import PhantomCohort
+    from cxrgraph.image import to_image_tensor
 
     images, boxes, ids = [], [], []
     for study in PhantomCohort(num_patients, size=size, seed=seed).studies():
-        images.append(torch.from_numpy(study.image.astype(np.float32) / 255.0).unsqueeze(0))
+        images.append(to_image_tensor(study.image))
         boxes.append(torch.from_numpy(study.boxes_normalized.astype(np.float32)))
         ids.append(study.dicom_id)
     return images, torch.stack(boxes), ids

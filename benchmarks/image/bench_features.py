@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -38,10 +37,11 @@ def main() -> int:
     from cxrgraph.image.atlas import AtlasDetector
     from cxrgraph.image.features import RegionFeatureExtractor
     from cxrgraph.image.image_graph import extract_image_graphs
+    from cxrgraph.image.io import to_image_tensor
 
     images = []
     for study in PhantomCohort(max(1, args.images // 2), size=args.size, seed=7).studies():
-        images.append(torch.from_numpy(study.image.astype(np.float32) / 255.0).unsqueeze(0))
+        images.append(to_image_tensor(study.image))
         if len(images) == args.images:
             break
     atlas = AtlasDetector.load()

@@ -38,7 +38,7 @@ def variants(image: torch.Tensor, ref: dict[str, list[float]]) -> dict[str, tupl
     from PIL import Image, ImageDraw, ImageFont
     from scipy import ndimage
 
-    from cxrgraph.image.io import resize_image
+    from cxrgraph.image.io import resize_image, to_image_tensor
 
     small = resize_image(image, (782, 736))
     arr = small[0].numpy()
@@ -57,7 +57,7 @@ def variants(image: torch.Tensor, ref: dict[str, list[float]]) -> dict[str, tupl
         k: [(v[0] * w + x0) / pw, (v[1] * h + y0) / ph, (v[2] * w + x0) / pw, (v[3] * h + y0) / ph]
         for k, v in ref.items()
     }
-    out["black border + burned-in labels"] = (torch.from_numpy(np.asarray(pil, np.float32) / 255)[None], moved)
+    out["black border + burned-in labels"] = (to_image_tensor(np.asarray(pil), "bordered film"), moved)
     out["gamma 0.6"] = (small.pow(0.6), ref)
     out["gamma 1.8"] = (small.pow(1.8), ref)
     rot = np.clip(ndimage.rotate(arr, 5, reshape=False, order=1, cval=0.0), 0, 1).astype(np.float32)

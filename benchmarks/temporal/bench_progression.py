@@ -44,6 +44,7 @@ from pathlib import Path
 
 import torch
 
+from cxrgraph.datasets.splits import split_indices
 from cxrgraph.temporal import (
     ProgressionConfig,
     ProgressionModel,
@@ -55,7 +56,7 @@ from cxrgraph.temporal import (
     reader_level_accuracy,
     write_evaluation,
 )
-from cxrgraph.train.progression import phantom_pair_samples, split_patients
+from cxrgraph.train.progression import phantom_pair_samples
 
 VARIANTS = {
     "full": {"alignment": "poincare", "text_guidance": True, "pretrained": True},
@@ -135,7 +136,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     cohort = PhantomCohort(args.patients, size=args.image_size, seed=args.seed)
-    split = split_patients(args.patients, 0.1, 0.2)
+    split = split_indices(range(args.patients), (0.1, 0.2), args.seed)
     patients = {k: [cohort.patient(i) for i in v] for k, v in split.items()}
     samples = {k: phantom_pair_samples(v) for k, v in patients.items()}
     t_data = time.perf_counter() - t0

@@ -19,10 +19,10 @@ import time
 
 import torch
 
+from cxrgraph.datasets.splits import split_indices
 from cxrgraph.graph import ANATOMY
+from cxrgraph.image import to_image_tensor
 from cxrgraph.temporal import ProgressionConfig, ProgressionModel, pretrain_region_encoder, reader_level_accuracy
-from cxrgraph.temporal.batch import image_to_tensor
-from cxrgraph.train.progression import split_patients
 
 
 @torch.no_grad()
@@ -31,7 +31,7 @@ def _levels(encoder, head, studies, batch_size: int = 64) -> list[torch.Tensor]:
     out = []
     for i in range(0, len(studies), batch_size):
         chunk = studies[i : i + batch_size]
-        imgs = torch.stack([image_to_tensor(s.image) for s in chunk])
+        imgs = torch.stack([to_image_tensor(s.image) for s in chunk])
         boxes = torch.stack([torch.nan_to_num(s.graph[ANATOMY].box.float()) for s in chunk])
         present = torch.stack([s.graph[ANATOMY].has_box.bool() for s in chunk])
         out.extend(head.level(encoder.regions(imgs, boxes, present)).argmax(-1))
@@ -52,7 +52,7 @@ def main() -> None:
     from cxrgraph.datasets.phantom import PhantomCohort
 
     cohort = PhantomCohort(args.patients, size=128, seed=args.seed)
-    split = split_patients(args.patients, 0.1, 0.2)
+    split = split_indices(range(args.patients), (0.1, 0.2), args.seed)
     train = [cohort.patient(i) for i in split["train"]]
     val = [cohort.patient(i) for i in split["val"]]
     torch.manual_seed(args.seed)

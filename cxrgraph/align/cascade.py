@@ -23,14 +23,15 @@ STAGES = ("anatomy", "pathology", "relation", "graph")
 
 def anatomy_adjacency(num_regions: int = 29) -> Tensor:
     """Symmetric-normalised ``[R, R]`` adjacency of the ontology's part_of + adjacent_to edges with self loops."""
+    from cxrgraph.graph import anatomy_edge_index
     from cxrgraph.ontology import get_ontology
 
     onto = get_ontology()
     if onto.num_regions != num_regions:
         raise ValueError(f"num_regions: the ontology has {onto.num_regions} regions, got {num_regions}")
     adj = torch.eye(num_regions)
-    for a, b in (*onto.part_of_pairs(), *onto.adjacent_pairs()):
-        adj[a, b] = adj[b, a] = 1.0
+    ei = anatomy_edge_index(onto)
+    adj[ei[0], ei[1]] = 1.0
     deg = adj.sum(1).rsqrt()
     return deg.unsqueeze(1) * adj * deg.unsqueeze(0)
 

@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cxrgraph.utils.atomic import atomic_write_json
+
 HELP = "train or run the anatomical region detector"
 
 
@@ -60,12 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default=None, help="only images of this split (train/valid/test) of a tree")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def _write_json(path: Path, data: Any) -> None:
-    from cxrgraph.utils.atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _phantom_root(path: Path) -> Path | None:
@@ -121,7 +117,7 @@ def _train(args: argparse.Namespace) -> int:
     train_images, train_boxes = _load(train_items)
     if not train_images:
         print(f"error: no readable training images with boxes under {args.root}")
-        _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
+        atomic_write_json(args.out / "skipped.json", [s.to_dict() for s in skipped], sort_keys=False)
         return 1
     val_images, val_boxes = _load(val_items)
     train = RegionBoxDataset(train_images, torch.stack(train_boxes), size=args.size, augment=True, seed=args.seed)
@@ -153,8 +149,8 @@ def _train(args: argparse.Namespace) -> int:
             "config": detector.config,
         }
     )
-    _write_json(args.out / "train_summary.json", summary)
-    _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
+    atomic_write_json(args.out / "train_summary.json", summary, sort_keys=False)
+    atomic_write_json(args.out / "skipped.json", [s.to_dict() for s in skipped], sort_keys=False)
     print(json.dumps({k: summary[k] for k in ("steps", "seconds") if k in summary}))
     if "val_mean_iou" in summary:
         print(f"held-out mean IoU over regions: {summary['val_mean_iou']:.4f}")
@@ -232,7 +228,7 @@ def _predict(args: argparse.Namespace) -> int:
             if name in seen:
                 name = f"{name}_{len(seen)}"
             seen.add(name)
-            _write_json(args.out / f"{name}.json", det.to_dict())
+            atomic_write_json(args.out / f"{name}.json", det.to_dict(), sort_keys=False)
             if args.overlay:
                 title = f"{path.name}: {det.detector}, confidence {det.confidence:.2f}"
                 plot_detection_overlay(image, det, truth.get(str(path)), path=args.out / f"{name}.png", title=title)
@@ -248,12 +244,12 @@ def _predict(args: argparse.Namespace) -> int:
         _flush()
     bar.update(len(paths) - bar.n)
     bar.close()
-    _write_json(args.out / "skipped.json", [s.to_dict() for s in skipped])
+    atomic_write_json(args.out / "skipped.json", [s.to_dict() for s in skipped], sort_keys=False)
     print(f"{len(detections)} predictions written to {args.out} ({len(skipped)} images skipped)")
     scored = [(p, d) for p, d in detections if p in truth]
     if scored:
         report = evaluate_detections([d for _, d in scored], torch.stack([truth[p] for p, _ in scored]))
-        _write_json(args.out / "evaluation.json", report.to_dict())
+        atomic_write_json(args.out / "evaluation.json", report.to_dict(), sort_keys=False)
         print(
             f"against the tree's boxes ({len(scored)} images): mean IoU {report.mean_iou:.4f}, mAP@0.5 {report.map50:.4f}"
         )

@@ -34,9 +34,9 @@ import torch
 from torch_geometric.data import HeteroData
 
 from cxrgraph.datasets.errors import CacheCorruptError, StaleCacheError
-from cxrgraph.datasets.io_utils import atomic_write, atomic_write_json
 from cxrgraph.datasets.records import column_offsets, graph_to_record, pack_records, record_to_graph, unpack_record
 from cxrgraph.ontology import get_ontology
+from cxrgraph.utils.atomic import atomic_write, atomic_write_json
 
 __all__ = ["GraphCache", "CacheFailure", "CACHE_FORMAT"]
 

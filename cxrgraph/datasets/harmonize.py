@@ -15,16 +15,24 @@ import torch
 from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 
-from cxrgraph.graph import FINDING
+from cxrgraph.graph import FINDING, UNMENTIONED, existence_rank
 from cxrgraph.ontology import get_ontology
 
-__all__ = ["labels_to_findings", "findings_to_labels", "harmonize_labels", "HarmonizeLabels", "NO_FINDING"]
+__all__ = [
+    "labels_to_findings",
+    "labels_to_existence",
+    "findings_to_labels",
+    "harmonize_labels",
+    "HarmonizeLabels",
+    "NO_FINDING",
+]
 
 #: The CheXpert label that means "none of the others"; it has no finding of its own.
 NO_FINDING = "No Finding"
 
-# label codes: 1 positive, 0 negative, -1 uncertain, NaN unknown (blank)
-_RANK = {1.0: 3, -1.0: 2, 0.0: 1}
+# label codes (1 positive, 0 negative, -1 uncertain, NaN unknown) as the graph's existence codes,
+# so that merges rank them like every other existence merge of the package
+_EXISTENCE = {1.0: 1, 0.0: 0, -1.0: 2}
 
 
 def _merge(a: float, b: float) -> float:
@@ -33,7 +41,7 @@ def _merge(a: float, b: float) -> float:
         return b
     if math.isnan(b):
         return a
-    return a if _RANK[a] >= _RANK[b] else b
+    return a if existence_rank(_EXISTENCE[a]) >= existence_rank(_EXISTENCE[b]) else b
 
 
 def labels_to_findings(labels: Mapping[str, float | None], vocab: str) -> torch.Tensor:
@@ -53,7 +61,7 @@ def labels_to_findings(labels: Mapping[str, float | None], vocab: str) -> torch.
         if value is None or (isinstance(value, float) and math.isnan(value)) or label == NO_FINDING:
             continue
         value = float(value)
-        if value not in _RANK:
+        if value not in _EXISTENCE:
             raise ValueError(f"{vocab} label {label!r} has value {value}; expected 1, 0, -1 or blank")
         for finding in onto.findings_for(vocab, label):
             out[finding.index] = _merge(float(out[finding.index]), value)
@@ -62,6 +70,23 @@ def labels_to_findings(labels: Mapping[str, float | None], vocab: str) -> torch.
             for finding in onto.findings_for(vocab, label):
                 if math.isnan(float(out[finding.index])):
                     out[finding.index] = 0.0
+    return out
+
+
+def labels_to_existence(labels: Mapping[str, float | None], vocab: str) -> torch.Tensor:
+    """External labels as ontology existence codes ``[K]`` (long): 1 present, 0 absent, 2 uncertain, -1 unknown.
+
+    The same harmonisation as :func:`labels_to_findings`, in the codes of a graph's
+    ``finding.existence`` (what data sets give as evaluation labels).
+
+    Raises:
+        KeyError: A label that is not in ``vocab``.
+        ValueError: A value other than 1, 0, -1 or blank.
+    """
+    values = labels_to_findings(labels, vocab)
+    out = torch.full(values.shape, UNMENTIONED, dtype=torch.long)
+    for value, code in _EXISTENCE.items():
+        out[values == value] = code
     return out
 
 

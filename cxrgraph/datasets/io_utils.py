@@ -1,4 +1,4 @@
-"""Small file helpers shared by the data set readers: atomic writes and tolerant CSV reading."""
+"""Small file helpers shared by the data set readers: finding files and tolerant CSV reading."""
 
 from __future__ import annotations
 
@@ -12,17 +12,8 @@ import zlib
 from pathlib import Path
 
 from cxrgraph.datasets.errors import DatasetFormatError
-from cxrgraph.utils.atomic import atomic_write, atomic_write_bytes, atomic_write_json
 
-__all__ = [
-    "atomic_write",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "read_csv_rows",
-    "find_file",
-    "warn_skipped",
-    "label_value",
-]
+__all__ = ["read_csv_rows", "find_file", "warn_skipped", "label_value"]
 
 
 def find_file(folder: Path, *names: str) -> Path | None:

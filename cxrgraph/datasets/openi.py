@@ -141,7 +141,7 @@ class OpenIReports:
         if not self._reports:
             self._reports = sorted(self._read(), key=_order)
             if cache is not None:
-                _write_json_atomic(cache, [r.to_dict() for r in self._reports])
+                atomic_write_json(cache, [r.to_dict() for r in self._reports], indent=None, sort_keys=False)
         self._index = {r.id: i for i, r in enumerate(self._reports)}
 
     @staticmethod
@@ -238,7 +238,3 @@ def _from_dict(d: dict[str, Any]) -> OpenIReport:
     return OpenIReport(
         d["id"], dict(d["sections"]), tuple(d["mesh"]), tuple(d.get("mesh_automatic", ())), tuple(d["images"])
     )
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    atomic_write_json(path, payload, indent=None, sort_keys=False)

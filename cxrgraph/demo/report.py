@@ -8,7 +8,7 @@ from typing import Any
 
 from cxrgraph.utils.atomic import atomic_savefig, atomic_write
 
-__all__ = ["DemoReport", "Figure", "save_figure"]
+__all__ = ["DemoReport", "Figure"]
 
 
 @dataclass
@@ -18,11 +18,6 @@ class Figure:
     path: Path
     caption: str
     data: str
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    """Save a matplotlib figure as PNG (atomically)."""
-    return atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
 
 
 @dataclass
@@ -47,7 +42,7 @@ class DemoReport:
         self.blocks.append("\n".join(lines) + "\n")
 
     def figure(self, fig: Any, name: str, caption: str, data: str) -> Path:
-        path = save_figure(fig, self.out / "figures" / name)
+        path = atomic_savefig(fig, self.out / "figures" / name, dpi=110, bbox_inches="tight")
         self.figures.append(Figure(path, caption, data))
         n = len(self.figures)
         self.blocks.append(f"![{caption}](figures/{name})\n\n*Figure {n}. {caption}*\n")

@@ -1,5 +1,6 @@
 """The ClinicalGraph schema: build, validate, convert, batch and draw clinical graphs."""
 
+from cxrgraph.graph.anatomy import anatomy_edge_index, anatomy_edges
 from cxrgraph.graph.clinical_graph import ClinicalGraph, existence_rank
 from cxrgraph.graph.convert import from_networkx, to_networkx
 from cxrgraph.graph.errors import GraphValidationError
@@ -24,6 +25,8 @@ ClinicalGraph.plot = plot_graph
 
 __all__ = [
     "ClinicalGraph",
+    "anatomy_edges",
+    "anatomy_edge_index",
     "GraphValidationError",
     "StudyPair",
     "Triplet",

@@ -8,15 +8,14 @@ from typing import Any
 import torch
 from torch_geometric.data import HeteroData
 
+from cxrgraph.graph.anatomy import anatomy_edges
 from cxrgraph.graph.errors import GraphValidationError
 from cxrgraph.graph.schema import (
-    ADJACENT_TO,
     ANATOMY,
     EDGE_TYPES,
     FINDING,
     LOCATED_AT,
     MODIFY,
-    PART_OF,
     SUGGESTIVE_OF,
     UNMENTIONED,
 )
@@ -25,25 +24,14 @@ from cxrgraph.ontology import Ontology, get_ontology
 
 __all__ = ["ClinicalGraph", "existence_rank"]
 
-# present > uncertain > absent: a finding said to be present anywhere is present.
-_EXISTENCE_RANK = {1: 2, 2: 1, 0: 0}
+# present > uncertain > absent > unmentioned: a finding said to be present anywhere is present.
+# The one table of the package: label merges elsewhere (harmonisation, data sets) rank by it.
+_EXISTENCE_RANK = {1: 2, 2: 1, 0: 0, UNMENTIONED: -1}
 
 
 def existence_rank(code: int) -> int:
-    """Merge priority of an existence code (present > uncertain > absent)."""
+    """Merge priority of an existence code: present (1) > uncertain (2) > absent (0) > unmentioned (-1)."""
     return _EXISTENCE_RANK[int(code)]
-
-
-def _static_edges(onto: Ontology) -> dict[tuple[str, str, str], torch.Tensor]:
-    part_of = onto.part_of_pairs()
-    adjacent = onto.adjacent_pairs()
-    return {
-        PART_OF: torch.tensor(part_of, dtype=torch.long).t().contiguous(),
-        ADJACENT_TO: torch.tensor(adjacent, dtype=torch.long).t().contiguous(),
-    }
-
-
-_STATIC_CACHE: dict[str, dict[tuple[str, str, str], torch.Tensor]] = {}
 
 
 class ClinicalGraph(HeteroData):
@@ -160,11 +148,8 @@ class ClinicalGraph(HeteroData):
         store.severity = attrs[1].contiguous()
         store.change = attrs[2].contiguous()
 
-        static = _STATIC_CACHE.get(onto.version)
-        if static is None:
-            static = _STATIC_CACHE[onto.version] = _static_edges(onto)
-        g[PART_OF].edge_index = static[PART_OF].clone()
-        g[ADJACENT_TO].edge_index = static[ADJACENT_TO].clone()
+        for edge_type, edge_index in anatomy_edges(onto).items():
+            g[edge_type].edge_index = edge_index
         for edge_type, pairs_in in ((SUGGESTIVE_OF, suggestive_of), (MODIFY, modify)):
             idx = sorted({(onto.finding_index(a), onto.finding_index(b)) for a, b in pairs_in})
             g[edge_type].edge_index = (

@@ -18,55 +18,84 @@ Names are resolved on first use, so importing this package is cheap and never im
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_EXPORTS: dict[str, str] = {
-    "ImageInputError": "cxrgraph.image.io",
-    "SkippedImage": "cxrgraph.image.io",
-    "read_image": "cxrgraph.image.io",
-    "read_images": "cxrgraph.image.io",
-    "iter_images": "cxrgraph.image.io",
-    "find_images": "cxrgraph.image.io",
-    "to_image_tensor": "cxrgraph.image.io",
-    "check_image_tensor": "cxrgraph.image.io",
-    "check_image_batch": "cxrgraph.image.io",
-    "resize_image": "cxrgraph.image.io",
-    "read_dicom_pixels": "cxrgraph.image.dicom",
-    "LungFields": "cxrgraph.image.lungs",
-    "LungFieldsNotFound": "cxrgraph.image.lungs",
-    "find_lung_fields": "cxrgraph.image.lungs",
-    "LungFieldDetector": "cxrgraph.image.rules",
-    "place_regions": "cxrgraph.image.rules",
-    "BoxError": "cxrgraph.image.detection",
-    "check_boxes": "cxrgraph.image.detection",
-    "RegionDetection": "cxrgraph.image.detection",
-    "AnatomyDetector": "cxrgraph.image.detector",
-    "make_targets": "cxrgraph.image.detector",
-    "AtlasDetector": "cxrgraph.image.atlas",
-    "find_thorax": "cxrgraph.image.atlas",
-    "RegionFeatureExtractor": "cxrgraph.image.features",
-    "ImageGraph": "cxrgraph.image.image_graph",
-    "extract_image_graphs": "cxrgraph.image.image_graph",
-    "DetectionReport": "cxrgraph.image.evaluation",
-    "evaluate_detections": "cxrgraph.image.evaluation",
-    "region_iou": "cxrgraph.image.evaluation",
-    "region_average_precision": "cxrgraph.image.evaluation",
-    "plot_detection_overlay": "cxrgraph.image.evaluation",
-    "RegionBoxDataset": "cxrgraph.image.data",
-    "read_imagenome_tree": "cxrgraph.image.data",
-    "AnatomyDetectorModule": "cxrgraph.image.training",
-    "train_detector": "cxrgraph.image.training",
-}
+from cxrgraph.utils.lazy import lazy_exports
 
-__all__ = sorted(_EXPORTS)
+if TYPE_CHECKING:
+    from cxrgraph.image.atlas import AtlasDetector as AtlasDetector
+    from cxrgraph.image.atlas import find_thorax as find_thorax
+    from cxrgraph.image.data import RegionBoxDataset as RegionBoxDataset
+    from cxrgraph.image.data import read_imagenome_tree as read_imagenome_tree
+    from cxrgraph.image.detection import BoxError as BoxError
+    from cxrgraph.image.detection import RegionDetection as RegionDetection
+    from cxrgraph.image.detection import check_boxes as check_boxes
+    from cxrgraph.image.detector import AnatomyDetector as AnatomyDetector
+    from cxrgraph.image.detector import make_targets as make_targets
+    from cxrgraph.image.dicom import read_dicom_pixels as read_dicom_pixels
+    from cxrgraph.image.evaluation import DetectionReport as DetectionReport
+    from cxrgraph.image.evaluation import evaluate_detections as evaluate_detections
+    from cxrgraph.image.evaluation import plot_detection_overlay as plot_detection_overlay
+    from cxrgraph.image.evaluation import region_average_precision as region_average_precision
+    from cxrgraph.image.evaluation import region_iou as region_iou
+    from cxrgraph.image.features import RegionFeatureExtractor as RegionFeatureExtractor
+    from cxrgraph.image.image_graph import ImageGraph as ImageGraph
+    from cxrgraph.image.image_graph import extract_image_graphs as extract_image_graphs
+    from cxrgraph.image.io import ImageInputError as ImageInputError
+    from cxrgraph.image.io import SkippedImage as SkippedImage
+    from cxrgraph.image.io import check_image_batch as check_image_batch
+    from cxrgraph.image.io import check_image_tensor as check_image_tensor
+    from cxrgraph.image.io import find_images as find_images
+    from cxrgraph.image.io import iter_images as iter_images
+    from cxrgraph.image.io import read_image as read_image
+    from cxrgraph.image.io import read_images as read_images
+    from cxrgraph.image.io import resize_image as resize_image
+    from cxrgraph.image.io import to_image_tensor as to_image_tensor
+    from cxrgraph.image.lungs import LungFields as LungFields
+    from cxrgraph.image.lungs import LungFieldsNotFound as LungFieldsNotFound
+    from cxrgraph.image.lungs import find_lung_fields as find_lung_fields
+    from cxrgraph.image.rules import LungFieldDetector as LungFieldDetector
+    from cxrgraph.image.rules import place_regions as place_regions
+    from cxrgraph.image.training import AnatomyDetectorModule as AnatomyDetectorModule
+    from cxrgraph.image.training import train_detector as train_detector
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cxrgraph.image' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "ImageInputError": "cxrgraph.image.io",
+        "SkippedImage": "cxrgraph.image.io",
+        "read_image": "cxrgraph.image.io",
+        "read_images": "cxrgraph.image.io",
+        "iter_images": "cxrgraph.image.io",
+        "find_images": "cxrgraph.image.io",
+        "to_image_tensor": "cxrgraph.image.io",
+        "check_image_tensor": "cxrgraph.image.io",
+        "check_image_batch": "cxrgraph.image.io",
+        "resize_image": "cxrgraph.image.io",
+        "read_dicom_pixels": "cxrgraph.image.dicom",
+        "LungFields": "cxrgraph.image.lungs",
+        "LungFieldsNotFound": "cxrgraph.image.lungs",
+        "find_lung_fields": "cxrgraph.image.lungs",
+        "LungFieldDetector": "cxrgraph.image.rules",
+        "place_regions": "cxrgraph.image.rules",
+        "BoxError": "cxrgraph.image.detection",
+        "check_boxes": "cxrgraph.image.detection",
+        "RegionDetection": "cxrgraph.image.detection",
+        "AnatomyDetector": "cxrgraph.image.detector",
+        "make_targets": "cxrgraph.image.detector",
+        "AtlasDetector": "cxrgraph.image.atlas",
+        "find_thorax": "cxrgraph.image.atlas",
+        "RegionFeatureExtractor": "cxrgraph.image.features",
+        "ImageGraph": "cxrgraph.image.image_graph",
+        "extract_image_graphs": "cxrgraph.image.image_graph",
+        "DetectionReport": "cxrgraph.image.evaluation",
+        "evaluate_detections": "cxrgraph.image.evaluation",
+        "region_iou": "cxrgraph.image.evaluation",
+        "region_average_precision": "cxrgraph.image.evaluation",
+        "plot_detection_overlay": "cxrgraph.image.evaluation",
+        "RegionBoxDataset": "cxrgraph.image.data",
+        "read_imagenome_tree": "cxrgraph.image.data",
+        "AnatomyDetectorModule": "cxrgraph.image.training",
+        "train_detector": "cxrgraph.image.training",
+    },
+)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cxrgraph.align.base import AlignTargets
+from cxrgraph.graph.anatomy import anatomy_edges
 from cxrgraph.graph.schema import ADJACENT_TO, ANATOMY, FINDING, LOCATED_AT, MODIFY, PART_OF, SUGGESTIVE_OF
 from cxrgraph.models.batch import AlignBatch, located_at_codes, report_text_inputs
 from cxrgraph.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
@@ -43,15 +44,6 @@ class GraphAlignOutput:
     losses: dict[str, Tensor] = field(default_factory=dict)
     image: GraphEmbeddings | None = None
     text: GraphEmbeddings | None = None
-
-
-def _ontology_anatomy_edges() -> dict[tuple[str, str, str], Tensor]:
-    from cxrgraph.ontology import get_ontology
-
-    onto = get_ontology()
-    part = torch.tensor(onto.part_of_pairs(), dtype=torch.long).view(-1, 2).t()
-    adj = torch.tensor(onto.adjacent_pairs(), dtype=torch.long).view(-1, 2).t()
-    return {PART_OF: part, ADJACENT_TO: adj}
 
 
 def _batch_edges(edge_index: Tensor, num_graphs: int, num_src: int, num_dst: int) -> Tensor:
@@ -163,7 +155,7 @@ class GraphAlignModel(nn.Module):
 
         self.graph_encoder = self._build_graph_encoder(config, graph_encoder)
         if self.graph_encoder is not None:
-            for key, ei in _ontology_anatomy_edges().items():
+            for key, ei in anatomy_edges().items():
                 self.register_buffer(f"_edges_{key[1]}", ei, persistent=False)
         self._batched_edges: dict[tuple[int, str], dict[tuple[str, str, str], Tensor]] = {}
 

@@ -14,15 +14,15 @@ from cxrgraph.temporal.batch import (
     TemporalSample,
     collate_temporal,
     comparison_sentences,
-    image_to_tensor,
     progression_against_empty,
     region_levels,
 )
 from cxrgraph.temporal.comparator import RegionComparator
 from cxrgraph.temporal.evaluation import ProgressionEvaluation, evaluate_progression, write_evaluation
+from cxrgraph.temporal.features import attach_region_features
 from cxrgraph.temporal.guidance import SentenceEmbedder, TextGuidance
 from cxrgraph.temporal.head import ProgressionHead, class_balanced_weights
-from cxrgraph.temporal.manifold import MANIFOLDS, ManifoldAlignment, ManifoldOutput, anatomy_edge_index
+from cxrgraph.temporal.manifold import MANIFOLDS, ManifoldAlignment, ManifoldOutput
 from cxrgraph.temporal.metrics import (
     MSCXRT_LABELS,
     FindingRecord,
@@ -32,16 +32,7 @@ from cxrgraph.temporal.metrics import (
     finding_records,
     progression_metrics,
 )
-from cxrgraph.temporal.model import (
-    ALIGNMENTS,
-    ProgressionConfig,
-    ProgressionModel,
-    ProgressionOutput,
-    RegionImageEncoder,
-    TemporalRegionEncoder,
-    TemporalRegionOutput,
-    attach_region_features,
-)
+from cxrgraph.temporal.model import ProgressionModel
 from cxrgraph.temporal.plots import (
     plot_confusion_matrix,
     plot_poincare_regions,
@@ -49,10 +40,18 @@ from cxrgraph.temporal.plots import (
     poincare_projection,
 )
 from cxrgraph.temporal.pretrain import (
-    PretrainResult,
+    RegionPretrainResult,
     pretrain_region_encoder,
     reader_level_accuracy,
     region_targets,
+)
+from cxrgraph.temporal.region_encoder import RegionImageEncoder, TemporalRegionEncoder
+from cxrgraph.temporal.types import (
+    ALIGNMENTS,
+    PairInputs,
+    ProgressionConfig,
+    ProgressionOutput,
+    TemporalRegionOutput,
 )
 
 __all__ = [
@@ -60,13 +59,11 @@ __all__ = [
     "TemporalSample",
     "collate_temporal",
     "comparison_sentences",
-    "image_to_tensor",
     "progression_against_empty",
     "region_levels",
     "ManifoldAlignment",
     "ManifoldOutput",
     "MANIFOLDS",
-    "anatomy_edge_index",
     "ProgressionHead",
     "class_balanced_weights",
     "SentenceEmbedder",
@@ -75,6 +72,7 @@ __all__ = [
     "RegionComparator",
     "TemporalRegionEncoder",
     "TemporalRegionOutput",
+    "PairInputs",
     "ProgressionModel",
     "ProgressionOutput",
     "ProgressionConfig",
@@ -94,7 +92,7 @@ __all__ = [
     "region_targets",
     "pretrain_region_encoder",
     "reader_level_accuracy",
-    "PretrainResult",
+    "RegionPretrainResult",
     "ProgressionEvaluation",
     "evaluate_progression",
     "write_evaluation",

@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from cxrgraph.graph import ANATOMY, LOCATED_AT, UNLABELLED, ClinicalGraph, StudyPair, collate_pairs
+from cxrgraph.image.io import to_image_tensor
 from cxrgraph.ontology import Ontology, get_ontology
 
 __all__ = [
@@ -20,27 +21,7 @@ __all__ = [
     "comparison_sentences",
     "progression_against_empty",
     "region_levels",
-    "image_to_tensor",
 ]
-
-
-def image_to_tensor(image: Any) -> Tensor:
-    """A radiograph as ``float32 [1, H, W]`` in ``[0, 1]`` (uint8 arrays are divided by 255).
-
-    Raises:
-        ValueError: The image is not 2-D (or ``[1, H, W]``), or float values lie outside ``[0, 1]``.
-    """
-    t = torch.as_tensor(image)
-    if t.dim() == 2:
-        t = t.unsqueeze(0)
-    if t.dim() != 3 or t.size(0) != 1:
-        raise ValueError(f"image: expected [H, W] or [1, H, W], got shape {list(t.shape)}")
-    if t.dtype == torch.uint8:
-        return t.float().div_(255.0)
-    t = t.float()
-    if t.numel() and (t.min() < 0.0 or t.max() > 1.0):
-        raise ValueError(f"image: float values must lie in [0, 1], got [{float(t.min()):.3g}, {float(t.max()):.3g}]")
-    return t
 
 
 def comparison_sentences(graph: ClinicalGraph, ontology: Ontology | None = None) -> dict[int, list[str]]:
@@ -112,12 +93,12 @@ class TemporalSample:
             model's learned stand-in is used).
         guidance: Region index -> text of the current report's comparison sentences about it.
         current_features: Optional precomputed region features ``[R, C]`` of the current image
-            (a frozen backbone's output, see :meth:`ProgressionModel.region_features`); when
+            (a frozen backbone's output, see :meth:`ProgressionModel.encode_studies`); when
             set, the model skips its image backbone.
         prior_features: Same for the prior image.
         current_crops: Optional precomputed registered region crops ``[R, C, S, S]`` of the
             current image, read by the model's region comparator
-            (:meth:`ProgressionModel.region_crops`).
+            (:meth:`ProgressionModel.encode_studies`).
         prior_crops: Same for the prior image.
     """
 
@@ -131,9 +112,9 @@ class TemporalSample:
     prior_crops: Tensor | None = None
 
     def __post_init__(self) -> None:
-        self.current_image = image_to_tensor(self.current_image)
+        self.current_image = to_image_tensor(self.current_image, "current_image")
         if self.prior_image is not None:
-            self.prior_image = image_to_tensor(self.prior_image)
+            self.prior_image = to_image_tensor(self.prior_image, "prior_image")
             if self.prior_image.shape != self.current_image.shape:
                 raise ValueError(
                     f"prior_image: shape {list(self.prior_image.shape)} differs from current_image "

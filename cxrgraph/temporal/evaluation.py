@@ -103,10 +103,6 @@ def evaluate_progression(
     )
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_json(path, obj, default=float)
-
-
 def write_evaluation(
     ev: ProgressionEvaluation, out_dir: str | Path, prefix: str = "", title: str = ""
 ) -> dict[str, Path]:
@@ -116,7 +112,8 @@ def write_evaluation(
     """
     out = Path(out_dir)
     paths = {"metrics": out / f"{prefix}metrics.json"}
-    _write_json(paths["metrics"], {"summary": ev.summary(), "regions": ev.metrics.to_dict(), "findings": ev.findings})
+    metrics = {"summary": ev.summary(), "regions": ev.metrics.to_dict(), "findings": ev.findings}
+    atomic_write_json(paths["metrics"], metrics, default=float)
     paths["confusion"] = out / f"{prefix}confusion.png"
     plot_confusion_matrix(ev.metrics.confusion, paths["confusion"], title=title or None)
     paths["regions"] = out / f"{prefix}regions.png"

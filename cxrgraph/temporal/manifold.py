@@ -8,22 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cxrgraph.graph import ADJACENT_TO, PART_OF, ClinicalGraph
+from cxrgraph.graph import anatomy_edge_index
 from cxrgraph.nn import BoundedPoincareBall, HGCNConv
 from cxrgraph.ontology import get_ontology
 
-__all__ = ["ManifoldAlignment", "ManifoldOutput", "anatomy_edge_index", "MANIFOLDS"]
+__all__ = ["ManifoldAlignment", "ManifoldOutput", "MANIFOLDS"]
 
 #: supported geometries
 MANIFOLDS = ("poincare", "euclidean")
-
-
-def anatomy_edge_index() -> Tensor:
-    """``[2, E]`` anatomy–anatomy edges (part_of and adjacent_to, both directions) of one study."""
-    g = ClinicalGraph.from_triplets([])
-    ei = torch.cat([g[PART_OF].edge_index, g[ADJACENT_TO].edge_index], dim=1)
-    ei = torch.cat([ei, ei.flip(0)], dim=1)
-    return torch.unique(ei, dim=1)
 
 
 @dataclass

@@ -11,14 +11,13 @@ from torch import Tensor
 from cxrgraph.ontology import get_ontology
 from cxrgraph.utils.atomic import atomic_savefig
 
-__all__ = ["plot_confusion_matrix", "plot_region_scores", "plot_poincare_regions", "poincare_projection", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_region_scores", "plot_poincare_regions", "poincare_projection"]
 
 _CLASS_COLOURS = ("#2b8cbe", "#969696", "#de2d26")  # improved, no change, worsened
 
 
-def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure as PNG atomically (temporary file beside it, then rename)."""
-    return atomic_savefig(fig, path, dpi=dpi, bbox_inches="tight", format="png")
+#: how every figure of the temporal package is saved (PNG, written atomically)
+_SAVE = {"dpi": 120, "bbox_inches": "tight", "format": "png"}
 
 
 def _figure(size: tuple[float, float]):
@@ -66,7 +65,7 @@ def plot_confusion_matrix(
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046)
     if path is not None:
-        save_figure(fig, path)
+        atomic_savefig(fig, path, **_SAVE)
     return fig
 
 
@@ -105,7 +104,7 @@ def plot_region_scores(
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or ("per-region progression" + (" (numbers: labelled pairs)" if support else "")), fontsize=10)
     if path is not None:
-        save_figure(fig, path)
+        atomic_savefig(fig, path, **_SAVE)
     return fig
 
 
@@ -207,5 +206,5 @@ def plot_poincare_regions(
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title or f"regions in the Poincaré disk (c={c:.2f}), prior → current", fontsize=10)
     if path is not None:
-        save_figure(fig, path)
+        atomic_savefig(fig, path, **_SAVE)
     return fig

@@ -13,15 +13,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cxrgraph.graph import ANATOMY, LOCATED_AT, ClinicalGraph
+from cxrgraph.image.io import to_image_tensor
 from cxrgraph.ontology import get_ontology
-from cxrgraph.temporal.batch import image_to_tensor
-from cxrgraph.temporal.model import TemporalRegionEncoder
+from cxrgraph.temporal.region_encoder import TemporalRegionEncoder
 
 __all__ = [
     "region_targets",
     "RegionPretrainHead",
     "pretrain_region_encoder",
-    "PretrainResult",
+    "RegionPretrainResult",
     "reader_level_accuracy",
 ]
 
@@ -62,7 +62,7 @@ class RegionPretrainHead(nn.Module):
 
 
 @dataclass
-class PretrainResult:
+class RegionPretrainResult:
     """Losses per epoch, seconds spent, studies seen and the trained read-out head."""
 
     losses: list[float]
@@ -80,7 +80,7 @@ def pretrain_region_encoder(
     lr: float = 2e-3,
     seed: int = 0,
     negatives_per_positive: float | None = 3.0,
-) -> PretrainResult:
+) -> RegionPretrainResult:
     r"""Pretrain a region encoder on single studies from their graphs (no pairs, no change labels).
 
     Each region embedding is read out linearly to the severity level and the findings its
@@ -110,7 +110,7 @@ def pretrain_region_encoder(
     if not images:
         raise ValueError("pretrain_region_encoder: no studies")
     device = encoder.proj.weight.device
-    imgs = torch.stack([image_to_tensor(i) for i in images])
+    imgs = torch.stack([to_image_tensor(x, f"images[{i}]") for i, x in enumerate(images)])
     levels, finds, boxes, present = [], [], [], []
     for g in graphs:
         lv, fd = region_targets(g)
@@ -142,7 +142,7 @@ def pretrain_region_encoder(
         return _loss(lv_logits[m], f_logits[m], levels_t[idx].to(device)[m], finds_t[idx].to(device)[m], level_w, used)
 
     history = _fit(encoder, head, epochs, lr, seed, batches, loss_of)
-    return PretrainResult(history, time.perf_counter() - start, n, head)
+    return RegionPretrainResult(history, time.perf_counter() - start, n, head)
 
 
 def _fit(
@@ -215,7 +215,7 @@ def _pretrain_sampled(
     lr: float,
     seed: int,
     ratio: float,
-) -> PretrainResult:
+) -> RegionPretrainResult:
     """:func:`pretrain_region_encoder` on single regions of a per-region (crop) encoder."""
     device = encoder.proj.weight.device
     image_encoder = encoder.image_encoder
@@ -253,7 +253,7 @@ def _pretrain_sampled(
         return _loss(lv_logits, f_logits, lv[j].to(device), fd[j].to(device), level_w, used)
 
     history = _fit(encoder, head, epochs, lr, seed, batches, loss_of, cosine_steps=total_steps)
-    return PretrainResult(history, time.perf_counter() - start, imgs.size(0), head)
+    return RegionPretrainResult(history, time.perf_counter() - start, imgs.size(0), head)
 
 
 @torch.no_grad()
@@ -279,7 +279,7 @@ def reader_level_accuracy(
     device = encoder.proj.weight.device
     preds, targets = [], []
     for i in range(0, len(images), batch_size):
-        imgs = torch.stack([image_to_tensor(x) for x in images[i : i + batch_size]])
+        imgs = torch.stack([to_image_tensor(x, "images") for x in images[i : i + batch_size]])
         gs = graphs[i : i + batch_size]
         boxes = torch.stack([torch.nan_to_num(g[ANATOMY].box.float()) for g in gs])
         present = torch.stack([g[ANATOMY].has_box.bool() for g in gs])

@@ -10,17 +10,17 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from cxrgraph.models.batch import AlignSample
-from cxrgraph.train.studies import (
+from cxrgraph.datasets.splits import split_by_subject
+from cxrgraph.datasets.studies import (
     AlignDataset,
     ShardBlockSampler,
     StudyTableDataset,
-    _phantom_key,
     collate_skipping,
     mimic_study_table,
+    phantom_key,
     phantom_samples,
-    split_by_subject,
 )
+from cxrgraph.models.batch import AlignSample
 
 __all__ = ["GraphAlignDataModule", "SOURCES"]
 
@@ -188,7 +188,9 @@ class GraphAlignDataModule(L.LightningDataModule):
         return out
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def loader(self, split: str, train: bool = False) -> DataLoader:
+        """A loader of one split: shuffled, whole batches when ``train``, in order otherwise (e.g. to embed the
+        training studies for a linear probe)."""
         if split not in self.datasets:
             self.setup("fit" if split != "test" else "test")
         ds = self.datasets.get(split)
@@ -214,23 +216,23 @@ class GraphAlignDataModule(L.LightningDataModule):
         return DataLoader(ds, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        return self.loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+        return self.loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return self.loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+        return self.loader("test", train=False)
 
     # ------------------------------------------------------------------ text features
     def text_feature_root(self) -> Path | None:
         """Where the frozen text features of the in-memory studies are stored (beside their report cache)."""
         if self._given is not None or self.cache_dir is None or self.source != "phantom":
             return None
-        key = _phantom_key(self.num_patients, self.phantom_size, self.seed, self.studies_per_patient)
+        key = phantom_key(self.num_patients, self.phantom_size, self.seed, self.studies_per_patient)
         return Path(self.cache_dir) / f"{key}-reports" / "text-features"
 
     def attach_text_features(self, encoder: Any, progress: bool | None = None) -> None:

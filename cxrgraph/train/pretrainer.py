@@ -12,6 +12,7 @@ from torch import Tensor
 from cxrgraph.models.batch import AlignBatch
 from cxrgraph.models.config import GraphAlignConfig
 from cxrgraph.models.graph_align import GraphAlignModel
+from cxrgraph.train.divergence import check_finite_loss
 
 __all__ = ["GraphAlignPretrainer"]
 
@@ -83,6 +84,7 @@ class GraphAlignPretrainer(L.LightningModule):
         if batch is None or len(batch) < 2:
             return None  # every study of the batch was unreadable
         out = self.model(batch, epoch=self.current_epoch)
+        check_finite_loss(out.loss, out.losses, self.global_step, "pretraining")
         n = len(batch)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
         for name, value in out.losses.items():

@@ -24,23 +24,11 @@ from cxrgraph.temporal import (
     finding_records,
     progression_metrics,
 )
+from cxrgraph.train.divergence import check_finite_loss
 
-__all__ = ["ProgressionModule", "ProgressionDataModule", "phantom_pair_samples", "split_patients"]
+__all__ = ["ProgressionModule", "ProgressionDataModule", "phantom_pair_samples"]
 
 log = logging.getLogger(__name__)
-
-
-def split_patients(num_patients: int, val_fraction: float, test_fraction: float) -> dict[str, list[int]]:
-    """Patient indices per split, contiguous and fixed: test last, validation before it."""
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError(f"fractions: need val + test < 1, got val={val_fraction}, test={test_fraction}")
-    n_test = round(num_patients * test_fraction)
-    n_val = round(num_patients * val_fraction)
-    n_train = num_patients - n_val - n_test
-    if n_train < 1:
-        raise ValueError(f"num_patients={num_patients} leaves no training patient")
-    idx = list(range(num_patients))
-    return {"train": idx[:n_train], "val": idx[n_train : n_train + n_val], "test": idx[n_train + n_val :]}
 
 
 def phantom_pair_samples(
@@ -127,12 +115,14 @@ class ProgressionDataModule(L.LightningDataModule):
         if self.samples:
             return
         from cxrgraph.datasets.phantom import PhantomCohort
+        from cxrgraph.datasets.splits import split_indices
 
         start = time.perf_counter()
         cohort = PhantomCohort(
             self.num_patients, size=self.image_size, seed=self.seed, studies_per_patient=self.studies_per_patient
         )
-        split = split_patients(self.num_patients, self.val_fraction, self.test_fraction)
+        # the patient split every run uses (cxrgraph.datasets.split_by_subject), over patient numbers
+        split = split_indices(range(self.num_patients), (self.val_fraction, self.test_fraction), self.seed)
         for name, idx in split.items():
             patients = [cohort.patient(i) for i in idx]
             self.samples[name] = phantom_pair_samples(patients, guidance=self.guidance)
@@ -235,8 +225,8 @@ class ProgressionModule(L.LightningModule):
             emb = self.embedder(batch.guidance_text).to(self.device)
         levels = self.model.level_targets(batch) if self.model.level_head is not None else None
         losses = self.model.losses(out, target, emb, batch.guidance_index, levels)
-        if not torch.isfinite(losses["loss"]):
-            raise FloatingPointError(f"non-finite training loss at step {self.global_step}: {losses}")
+        terms = {k: v for k, v in losses.items() if k != "loss"}
+        check_finite_loss(losses["loss"], terms, self.global_step, "progression training")
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=batch.batch_size, prog_bar=False)
         if self.model.alignment is not None and self.model.alignment.ball is not None:
             self.log("train/curvature", self.model.alignment.curvature.detach(), batch_size=batch.batch_size)

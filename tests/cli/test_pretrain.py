@@ -1,12 +1,15 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
 from cxrgraph.cli import main
-from cxrgraph.cli.pretrain import load_config, resolve
 from cxrgraph.models import GraphAlignModel
+from cxrgraph.train import PretrainConfig, load_run_config
+from cxrgraph.train.pretraining import resolved_config
+from cxrgraph.utils.config import ConfigError
 
 
 def _config(tmp_path, **trainer) -> str:
@@ -41,21 +44,70 @@ def _config(tmp_path, **trainer) -> str:
 
 def test_config_overrides_and_resolution(tmp_path):
     _config(tmp_path)
-    cfg = load_config(tmp_path / "pretrain.yaml", ["trainer.max_epochs=3", "model.model_config.channels=64"])
-    assert cfg["trainer"]["max_epochs"] == 3 and cfg["model"]["model_config"]["channels"] == 64
-    assert cfg["data"]["image_size"] == 64  # one image size for model and data
-    full = resolve(cfg)
+    path = tmp_path / "pretrain.yaml"
+    cfg = load_run_config(PretrainConfig, path, ["trainer.max_epochs=3", "model.model_config.channels=64"])
+    assert cfg.trainer.max_epochs == 3 and cfg.model.model_config["channels"] == 64
+    assert cfg.image_size == 64  # one image size for model and data
+    full = resolved_config(cfg)
     assert full["model"]["weight_decay"] == 0.01 and full["data"]["num_workers"] == 0
-    assert full["model"]["model_config"]["backbone"] == "resnet18"
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        load_config(tmp_path / "pretrain.yaml", ["trainer.max_epochs"])
-    bad = yaml.safe_load((tmp_path / "pretrain.yaml").read_text())
+    assert full["model"]["model_config"]["backbone"] == "resnet18" and full["data"]["image_size"] == 64
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_run_config(PretrainConfig, path, ["trainer.max_epochs"])
+    bad = yaml.safe_load(path.read_text())
     bad["data"]["num_patientz"] = 3
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(ValueError, match="num_patientz"):
-        resolve(load_config(tmp_path / "bad.yaml"))
-    with pytest.raises(FileNotFoundError):
-        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(
+        ConfigError, match=r"bad\.yaml: data: unknown key 'num_patientz' \(did you mean 'num_patients'\?\)"
+    ):
+        load_run_config(PretrainConfig, tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_run_config(PretrainConfig, tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("content", "overrides", "message"),
+    [
+        ("", [], r"empty\.yaml: the file is empty"),
+        ("model:\n  lr: [\n", [], r"empty\.yaml: not valid YAML \(line 3, column 1\)"),
+        ("- a\n- b\n", [], r"top level must be a mapping"),
+        ("seed: 0\n", ["nosuch.key=1"], r"--set nosuch\.key=1: unknown key 'nosuch'; valid keys: checkpoint, data"),
+        (
+            "seed: 0\n",
+            ["model.model_config.channels='32'"],
+            r"model\.model_config\.channels: expected an integer, got '32'",
+        ),
+        ("seed: 0\n", ["model.lr=fast"], r"model\.lr: expected a number, got 'fast'"),
+        ("seed: 0\n", ["trainer.max_epochs=one"], r"trainer\.max_epochs: expected an integer or null, got 'one'"),
+        ("seed: 0\n", ["data.batch_size=1"], r"data: batch_size: contrastive losses need at least 2"),
+        (
+            "seed: 0\n",
+            ["model.model_config.loss_weights={globl: 1}"],
+            r"model\.model_config: loss_weights: unknown losses",
+        ),
+        ("seed: 0\n", ["model.model_config.image_size=64", "data.image_size=96"], r"differs from"),
+        ("seed: 0\n", ["model=3"], r"model: expected a mapping"),
+    ],
+)
+def test_config_errors_exit_2_with_one_line_naming_the_problem(tmp_path, capsys, content, overrides, message):
+    path = tmp_path / "empty.yaml"
+    path.write_text(content)
+    args = ["pretrain", "--config", str(path), "--fast-dev-run", "--no-progress"]
+    for item in overrides:
+        args += ["--set", item]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cxrgraph pretrain: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert __import__("re").search(message, err), err
+    with pytest.raises(ConfigError):  # --debug shows the traceback instead
+        main(["--debug", *args])
+
+
+def test_example_configs_load():
+    root = Path(__file__).parents[2] / "configs"
+    for name in ("pretrain_phantom_cpu.yaml", "pretrain_mimic_gpu.yaml"):
+        cfg = load_run_config(PretrainConfig, root / name)
+        assert cfg.model.model_config["image_size"] == cfg.image_size
 
 
 def test_fast_dev_run(tmp_path, capsys):
@@ -83,8 +135,8 @@ def test_train_checkpoint_resume_and_evaluate(tmp_path, capsys):
         == 0
     )
     assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 4
-    with pytest.raises(FileNotFoundError, match="resume"):
-        main(["pretrain", "--config", config, "--resume", str(tmp_path / "nope.ckpt")])
+    assert main(["pretrain", "--config", config, "--resume", str(tmp_path / "nope.ckpt")]) == 2
+    assert "resume: no checkpoint" in capsys.readouterr().err
 
     model = GraphAlignModel.from_pretrained(ckpts / "last.ckpt")
     assert model.config.channels == 32

@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from cxrgraph.datasets.harmonize import HarmonizeLabels, findings_to_labels, harmonize_labels, labels_to_findings
+from cxrgraph.datasets.harmonize import (
+    HarmonizeLabels,
+    findings_to_labels,
+    harmonize_labels,
+    labels_to_existence,
+    labels_to_findings,
+)
 from cxrgraph.graph import ClinicalGraph
 from cxrgraph.ontology import get_ontology
 
@@ -52,3 +58,21 @@ def test_transform_adds_labels_from_graph_existence():
     assert y[0, col["Edema"]] == -1.0
     assert torch.isnan(y[0, col["Fracture"]])
     assert repr(t) == "HarmonizeLabels('chexpert14')"
+
+
+def test_labels_as_existence_codes_merge_like_graphs():
+    # the codes of a graph's finding.existence: 1 present, 0 absent, 2 uncertain, -1 unknown
+    codes = labels_to_existence(
+        {"Edema": 1.0, "Pneumothorax": 0.0, "Pleural Effusion": -1.0, "Fracture": None}, "chexpert14"
+    )
+    assert codes.dtype == torch.long and codes.shape == (ONTO.num_findings,)
+    assert codes[ONTO.finding_index("pulmonary edema/hazy opacity")] == 1
+    assert codes[ONTO.finding_index("pneumothorax")] == 0
+    assert codes[ONTO.finding_index("pleural effusion")] == 2
+    assert codes[ONTO.finding_index("rib fracture")] == -1
+    graph = ClinicalGraph.from_triplets([(None, "edema", "present"), (None, "pneumothorax", "absent")])
+    same = graph["finding"].existence
+    for name in ("pulmonary edema/hazy opacity", "pneumothorax"):
+        assert codes[ONTO.finding_index(name)] == same[ONTO.finding_index(name)]
+    with pytest.raises(ValueError, match="inf"):
+        labels_to_existence({"Edema": float("inf")}, "chexpert14")

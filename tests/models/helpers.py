@@ -19,7 +19,7 @@ ALL_LOSSES = {
 
 @lru_cache(maxsize=4)
 def _samples(num_patients: int, size: int, seed: int) -> tuple[AlignSample, ...]:
-    from cxrgraph.train.studies import phantom_samples
+    from cxrgraph.datasets import phantom_samples
 
     return tuple(phantom_samples(num_patients, size, seed, (2, 2)))
 

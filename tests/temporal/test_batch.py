@@ -7,7 +7,6 @@ from cxrgraph.temporal import (
     TemporalSample,
     collate_temporal,
     comparison_sentences,
-    image_to_tensor,
     progression_against_empty,
 )
 from cxrgraph.text import parse_report
@@ -55,20 +54,23 @@ def test_collate_errors():
 def test_sample_validation():
     s = make_sample(0)
     with pytest.raises(ValueError, match="differs"):
-        TemporalSample(s.pair, torch.rand(1, 8, 8), torch.rand(1, 9, 9))
+        TemporalSample(s.pair, torch.rand(1, 64, 64), torch.rand(1, 65, 65))
     with pytest.raises(ValueError, match="guidance"):
-        TemporalSample(s.pair, torch.rand(1, 8, 8), None, {99: "x"})
+        TemporalSample(s.pair, torch.rand(1, 64, 64), None, {99: "x"})
     with pytest.raises(ValueError, match="region features"):
-        TemporalSample(s.pair, torch.rand(1, 8, 8), None, current_features=torch.zeros(5, 3))
+        TemporalSample(s.pair, torch.rand(1, 64, 64), None, current_features=torch.zeros(5, 3))
 
 
-def test_image_to_tensor():
-    u8 = torch.full((4, 4), 255, dtype=torch.uint8)
-    assert image_to_tensor(u8).shape == (1, 4, 4) and float(image_to_tensor(u8).max()) == 1.0
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        image_to_tensor(torch.full((4, 4), 3.0))
-    with pytest.raises(ValueError, match="expected"):
-        image_to_tensor(torch.zeros(3, 4, 4))
+def test_sample_images_follow_the_package_pixel_convention():
+    s = make_sample()
+    u8 = torch.full((64, 64), 255, dtype=torch.uint8)
+    out = TemporalSample(s.pair, u8, u8)
+    assert out.current_image.shape == (1, 64, 64) and float(out.current_image.max()) == 1.0
+    assert out.current_image.dtype == torch.float32
+    with pytest.raises(ValueError, match=r"current_image.*\[0, 1\]"):
+        TemporalSample(s.pair, torch.full((64, 64), 3.0))
+    with pytest.raises(ValueError, match="prior_image"):
+        TemporalSample(s.pair, u8, torch.zeros(2, 64, 64))
 
 
 def test_comparison_sentences_from_the_text_pipeline():

@@ -5,7 +5,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cxrgraph.cli.progression import _save_checkpoint, load_checkpoint
 from cxrgraph.temporal import (
     ProgressionConfig,
     ProgressionModel,
@@ -101,8 +100,21 @@ def test_temporal_encoder_compares_selected_regions_only():
     assert torch.equal(gone.difference[:, 3], enc.not_compared[3].expand(2, 8))
     alone = enc(cur, current_boxes=boxes)
     assert torch.equal(alone.difference, enc.not_compared.expand(2, R, 8))
-    with pytest.raises(ValueError, match="crops"):
-        TemporalRegionEncoder(16, compare_channels=8, backbone="small", image_size=64, width=4)
+
+
+def test_comparator_works_with_a_whole_image_backbone():
+    # the comparator reads crops cut from the images, which every backbone is given
+    torch.manual_seed(0)
+    cfg = replace(SMALL, backbone="small")
+    model = ProgressionModel(cfg).eval()
+    assert model.compares and model.head.in_channels == model.alignment.out_channels + 9 + 8
+    samples = [make_sample(0), make_sample(1)]
+    with_feats = attach_region_features(model, samples)
+    assert with_feats[0].current_crops.shape == (R, 2, 8, 8)
+    a, _ = model.forward_batch(collate_temporal(samples), compare_all=True)
+    b, _ = model.forward_batch(collate_temporal(with_feats), compare_all=True)
+    assert not torch.allclose(a.regions.difference, model.encoder.not_compared.expand_as(a.regions.difference))
+    assert torch.allclose(a.logits, b.logits, atol=2e-2)  # the stored crops are float16
 
 
 def test_comparator_features_path_matches_images_and_needs_crops():
@@ -148,20 +160,27 @@ def test_comparator_trains_with_a_frozen_backbone():
     assert float(off.losses(out, target)["compare"]) == 0.0
 
 
+def _legacy_file(path, model, model_cfg):
+    """A checkpoint as ``cxrgraph progression train`` wrote it before save_pretrained existed."""
+    payload = {"config": {"model": model_cfg}, "state_dict": model.state_dict(), "format": "cxrgraph.progression/1"}
+    torch.save(payload, path)
+    return path
+
+
 def test_checkpoints_from_before_the_comparator_still_load(tmp_path):
     cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, crop_size=8, compare_channels=0)
     model = ProgressionModel(cfg)
     old = cfg.to_dict()
     del old["compare_channels"], old["compare_width"]
-
-    class _Module:
-        pass
-
-    module = _Module()
-    module.model = model
-    path = tmp_path / "old.pt"
-    _save_checkpoint(path, module, {"model": old})
-    loaded, _ = load_checkpoint(path)
+    loaded = ProgressionModel.from_pretrained(_legacy_file(tmp_path / "old.pt", model, old))
     assert not loaded.compares
     for k, v in model.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k])
+
+
+def test_legacy_whole_image_checkpoints_load_without_the_comparator_they_never_had(tmp_path):
+    # earlier versions dropped the comparator of a whole-image backbone whatever the config said
+    cfg = ProgressionConfig(backbone="small", image_size=64, width=4, embed_channels=16, compare_channels=0)
+    saved = {**cfg.to_dict(), "compare_channels": 32}
+    loaded = ProgressionModel.from_pretrained(_legacy_file(tmp_path / "old.pt", ProgressionModel(cfg), saved))
+    assert not loaded.compares and loaded.config.compare_channels == 0

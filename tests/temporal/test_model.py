@@ -117,11 +117,16 @@ def test_frozen_backbone_and_precomputed_features_agree():
     assert torch.allclose(a.logits, b.logits, atol=1e-4)
 
 
-def test_config_rejects_unknown_keys():
-    with pytest.raises(ValueError, match="unknown keys"):
+def test_config_rejects_unknown_keys_and_wrong_types():
+    with pytest.raises(ValueError, match=r"unknown key 'alignmnet' \(did you mean 'alignment'\?\); valid keys: "):
         ProgressionModel({"alignmnet": "poincare"})
     with pytest.raises(ValueError, match="alignment"):
         ProgressionModel({"alignment": "sphere"})
+    with pytest.raises(ValueError, match=r"embed_channels: expected an integer, got '32'"):
+        ProgressionModel({"embed_channels": "32"})
+    with pytest.raises(ValueError, match=r"curvature: expected a number, got 'flat'"):
+        ProgressionConfig.from_dict({"curvature": "flat"})
+    assert ProgressionConfig.from_dict({"curvature": 1, "margin": "1e-1"}).margin == pytest.approx(0.1)
 
 
 def test_region_levels_and_the_severity_auxiliary():
@@ -159,17 +164,17 @@ def test_a_study_shared_by_two_pairs_is_encoded_once():
     pair = StudyPair(first.pair.current, later.pair.current, later.pair.change)
     second = TemporalSample(pair, later.current_image, first.current_image.clone(), later.guidance)
     calls = []
-    original = model._encode_studies
+    original = model.encode_studies
 
-    def counting(images, boxes, batch_size, with_crops):
+    def counting(images, boxes, batch_size=64, with_crops=False):
         calls.append(images.size(0))
         return original(images, boxes, batch_size, with_crops)
 
-    model._encode_studies = counting
+    model.encode_studies = counting
     out = attach_region_features(model, [first, second])
     assert calls == [3]
     assert torch.equal(out[0].current_features, out[1].prior_features)
-    model._encode_studies = original
+    model.encode_studies = original
     single = attach_region_features(model, [second])
     assert torch.allclose(single[0].prior_features, out[1].prior_features, atol=1e-5)
 
@@ -191,3 +196,39 @@ def test_level_read_out_feeds_the_change_features():
     # without the severity auxiliary there is no read-out to feed
     off = ProgressionModel(ProgressionConfig(level_weight=0.0, **base))
     assert not off.uses_level_features
+
+
+def test_save_pretrained_round_trip_is_weights_only(tmp_path):
+    from cxrgraph.utils.checkpoint import CheckpointError
+
+    torch.manual_seed(0)
+    cfg = ProgressionConfig(image_size=64, width=4, embed_channels=16, crop_size=8, compare_channels=8, compare_width=4)
+    model = ProgressionModel(cfg).eval()
+    folder = model.save_pretrained(tmp_path / "model")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.pt"]
+    again = ProgressionModel.from_pretrained(folder).eval()
+    assert again.config == model.config and again.compares
+    batch = collate_temporal([make_sample(0), make_sample(1)])
+    a, _ = model.forward_batch(batch, compare_all=True)
+    b, _ = again.forward_batch(batch, compare_all=True)
+    assert torch.equal(a.logits, b.logits)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        ProgressionModel.from_pretrained(tmp_path / "missing")
+    (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"model\.pt: not a readable checkpoint"):
+        ProgressionModel.from_pretrained(folder)
+    other = tmp_path / "other"  # a GraphAlignModel folder, say
+    other.mkdir()
+    (other / "config.json").write_text('{"format": 1, "config": {}}')
+    (other / "model.pt").write_bytes((tmp_path / "model" / "config.json").read_bytes())
+    with pytest.raises(CheckpointError, match="not a ProgressionModel checkpoint"):
+        ProgressionModel.from_pretrained(other)
+
+
+def test_non_finite_progression_weights_warn(tmp_path):
+    model = ProgressionModel(ProgressionConfig(image_size=64, width=4, embed_channels=16, compare_channels=0))
+    with torch.no_grad():
+        model.head.lin2.weight.fill_(float("inf"))
+    folder = model.save_pretrained(tmp_path / "model")
+    with pytest.warns(RuntimeWarning, match=r"model\.pt: 1 weight tensor\(s\) hold NaN or inf"):
+        ProgressionModel.from_pretrained(folder)

@@ -2,24 +2,9 @@ import pytest
 import torch
 from models.helpers import phantom_studies
 
+from cxrgraph.datasets import ShardBlockSampler, StudyTableDataset, collate_skipping
 from cxrgraph.models import AlignBatch
 from cxrgraph.train import GraphAlignDataModule
-from cxrgraph.train.studies import ShardBlockSampler, StudyTableDataset, collate_skipping, split_by_subject
-
-
-def test_split_by_subject_keeps_patients_together():
-    subjects = [f"p{i // 3}" for i in range(60)]  # 20 patients, 3 studies each
-    splits = split_by_subject(subjects, (0.1, 0.2), seed=0)
-    by_patient = {}
-    for s, sp in zip(subjects, splits):
-        by_patient.setdefault(s, set()).add(sp)
-    assert all(len(v) == 1 for v in by_patient.values())
-    counts = {k: sum(1 for v in by_patient.values() if k in v) for k in ("train", "val", "test")}
-    assert counts == {"train": 14, "val": 2, "test": 4}
-    assert split_by_subject(subjects, (0.1, 0.2), seed=0) == splits
-    assert split_by_subject(subjects, (0.1, 0.2), seed=1) != splits
-    with pytest.raises(ValueError, match="fractions"):
-        split_by_subject(subjects, (0.5, 0.5))
 
 
 def test_shard_block_sampler_reads_few_shards_at_a_time():

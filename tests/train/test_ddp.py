@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ SCRIPT = textwrap.dedent(
     from lightning.pytorch.callbacks import Callback
 
     from cxrgraph.train import GraphAlignDataModule, GraphAlignPretrainer
-    from cxrgraph.train.studies import phantom_samples
+    from cxrgraph.datasets import phantom_samples
 
     class Record(Callback):
         def __init__(self):
@@ -60,6 +61,9 @@ def test_two_cpu_ranks_see_different_data_and_agree_on_weights(tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), OMP_NUM_THREADS="1")
+    # the ranks import the cxrgraph under test, not whichever one is installed
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.pop("LOCAL_RANK", None)
     proc = subprocess.run(
         [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=900

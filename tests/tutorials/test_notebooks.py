@@ -1,5 +1,6 @@
 """Execute every tutorial notebook on small settings (CXRGRAPH_TUTORIAL_QUICK=1)."""
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -21,6 +22,10 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("CXRGRAPH_TUTORIAL_QUICK", "1")
     monkeypatch.setenv("CXRGRAPH_TUTORIAL_OUT", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel imports the cxrgraph under test, not whichever one is installed
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(TUTORIALS.parent), os.environ.get("PYTHONPATH", "")) if p)
+    )
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(TUTORIALS)}})
     client.execute()

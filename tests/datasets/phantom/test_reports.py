@@ -7,18 +7,15 @@ import numpy as np
 import pytest
 
 from cxrgraph.datasets.phantom import Lesion, PhantomCohort, grammar_size, write_report
-from cxrgraph.datasets.phantom.reports import (
+from cxrgraph.datasets.phantom.grammar import Alt, Opt, Seq
+from cxrgraph.datasets.phantom.lexicon import (
     CHANGE_WORDS,
     FINDING_NOUNS,
     REGION_ADJECTIVES,
     REGION_NOUNS,
     SEVERITY_WORDS,
-    Alt,
-    Opt,
-    Seq,
-    interpretation_sentence,
-    lesion_sentence,
 )
+from cxrgraph.datasets.phantom.sentences import interpretation_sentence, lesion_sentence
 from cxrgraph.ontology import get_ontology
 
 
@@ -38,9 +35,25 @@ def test_severity_and_change_words_are_ontology_cues():
         for severity, words in style.items():
             for w in words:
                 assert w in onto.severity_cues[severity], (severity, w)
-    for change, phrases in CHANGE_WORDS.items():
-        for phrase in phrases:
+    for change, roles in CHANGE_WORDS.items():
+        for phrase in itertools.chain.from_iterable(roles.values()):
             assert any(cue in phrase for cue in onto.change_cues[change]), (change, phrase)
+
+
+def test_comparison_sentences_use_exactly_the_change_words():
+    # every word of the list is said by some sentence, and every comparison sentence says one of them
+    lesions = [Lesion("pneumothorax", "left", None, 1), Lesion("endotracheal tube")]
+    for change, roles in CHANGE_WORDS.items():
+        said = set()
+        for lesion in lesions:
+            node = lesion_sentence(lesion.with_level(0) if change == "resolved" else lesion, change)
+            for text in node.expand():
+                used = {p for p in itertools.chain.from_iterable(roles.values()) if p in text}
+                assert used, (change, text)
+                said |= used
+        assert said == set(itertools.chain.from_iterable(roles.values())), change
+    with pytest.raises(ValueError, match="unknown change"):
+        lesion_sentence(lesions[0], "sideways")
 
 
 def test_grammar_counts_are_exact():

@@ -1,6 +1,8 @@
 """Study collections for graph alignment: phantom cohorts in memory, MIMIC-CXR + Chest ImaGenome on disk.
 
-No Lightning here, so evaluation code can read the same studies. Report graphs are parsed once and
+Each study becomes a :class:`~cxrgraph.models.AlignSample` (image, region boxes, parsed report,
+labels), the input of :class:`~cxrgraph.models.GraphAlignModel`. No Lightning here: the data
+module of :mod:`cxrgraph.train` and the evaluation read the same studies. Report graphs are parsed once and
 kept in a :class:`~cxrgraph.datasets.GraphCache`; images are read lazily and resized to the model's
 side; region boxes of a corpus are packed once into one tensor file.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ __all__ = [
     "ShardBlockSampler",
     "SkippedStudy",
     "phantom_samples",
+    "phantom_key",
     "mimic_study_table",
-    "split_by_subject",
     "collate_skipping",
 ]
 
@@ -43,37 +44,6 @@ class SkippedStudy:
 
     study_id: str
     reason: str
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    atomic_torch_save(obj, path)
-
-
-def split_by_subject(subjects: Sequence[str], fractions: Sequence[float], seed: int = 0) -> list[str]:
-    """Assign each item a split (``"train"``, ``"val"``, ``"test"``) so that a patient's studies stay together.
-
-    Patients are shuffled with ``seed``; the first ``round(test * P)`` go to test and the next
-    ``round(val * P)`` to validation (at least one each when the fraction is positive and there
-    are enough patients), the rest to training.
-
-    Args:
-        subjects: One subject id per item.
-        fractions: ``(val, test)`` fractions of the patients.
-        seed: Shuffle seed.
-    """
-    val, test = (float(f) for f in fractions)
-    if val < 0 or test < 0 or val + test >= 1:
-        raise ValueError(f"fractions: need val >= 0, test >= 0 and val + test < 1, got {tuple(fractions)}")
-    unique = sorted(set(map(str, subjects)))
-    random.Random(seed).shuffle(unique)
-    num_p = len(unique)
-
-    def count(frac: float) -> int:
-        return 0 if frac == 0 or num_p < 3 else max(1, round(frac * num_p))
-
-    n_test, n_val = count(test), count(val)
-    which = {s: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, s in enumerate(unique)}
-    return [which[str(s)] for s in subjects]
 
 
 # ---------------------------------------------------------------------------- in memory
@@ -94,7 +64,8 @@ class AlignDataset(Dataset):
 _TABLE_FORMAT = 2
 
 
-def _phantom_key(num_patients: int, size: int, seed: int, studies_per_patient: tuple[int, int]) -> str:
+def phantom_key(num_patients: int, size: int, seed: int, studies_per_patient: tuple[int, int]) -> str:
+    """Name of a rendered phantom cohort's files in a cache folder (its table and its report cache)."""
     return f"phantom-n{num_patients}-s{size}-seed{seed}-k{studies_per_patient[0]}_{studies_per_patient[1]}"
 
 
@@ -125,12 +96,13 @@ def phantom_samples(
     from cxrgraph.datasets import GraphCache
     from cxrgraph.datasets.phantom import PhantomCohort
     from cxrgraph.graph.schema import FINDING
+    from cxrgraph.image.io import to_image_tensor
     from cxrgraph.models.batch import located_at_codes
     from cxrgraph.ontology import get_ontology
     from cxrgraph.text import parse_report
 
     spp = (int(studies_per_patient[0]), int(studies_per_patient[1]))
-    key = _phantom_key(num_patients, size, seed, spp)
+    key = phantom_key(num_patients, size, seed, spp)
     table = None
     table_path = Path(cache_dir) / f"{key}.pt" if cache_dir is not None else None
     if table_path is not None and table_path.is_file():
@@ -173,7 +145,7 @@ def phantom_samples(
             "reports": rows["reports"],
         }
         if table_path is not None:
-            _atomic_save(table, table_path)
+            atomic_torch_save(table, table_path)
     texts: list[str] = table["reports"]
     ids: list[str] = table["ids"]
     if cache_dir is not None:
@@ -194,7 +166,7 @@ def phantom_samples(
             continue
         boxes = table["boxes"][k]
         present = torch.isfinite(boxes).all(-1)
-        image = table["images"][k].float().div(255.0).unsqueeze(0)
+        image = to_image_tensor(table["images"][k], ids[k])
         samples.append(
             AlignSample(
                 ids[k], image, boxes, present, g, table["labels"][k], texts[k], label_regions=table["label_regions"][k]
@@ -230,7 +202,7 @@ class StudyTable:
         report_index: Position of each study's report graph in ``reports``.
         reports: The :class:`~cxrgraph.datasets.GraphCache` (or any indexable) of report graphs.
         labels: Optional ``[N, K]`` long evaluation labels.
-        skipped: Studies left out, with the reason.
+        skipped: Studies left out (or kept without their unusable labels), with the reason.
     """
 
     study_ids: list[str]
@@ -388,7 +360,7 @@ def mimic_study_table(
             b[~g["anatomy"].present.bool()] = float("nan")
             rows.append(b)
         packed = {"ids": box_ids, "content": content, "boxes": torch.stack(rows) if rows else torch.empty(0, 29, 4)}
-        _atomic_save(packed, box_path)
+        atomic_torch_save(packed, box_path)
     boxes_by_id = {i: k for k, i in enumerate(packed["ids"])}
 
     wanted = {v.upper() for v in views}
@@ -412,11 +384,15 @@ def mimic_study_table(
         paths.append(str(chosen[1]))
         box_rows.append(packed["boxes"][boxes_by_id[chosen[0]]])
         rindex.append(report_pos[sid])
-        labels_rows.append(_chexpert_to_ontology(study.chexpert))
+        labels_rows.append(_labels(sid, study.chexpert, skipped))
         if max_studies is not None and len(ids) >= max_studies:
             break
     if skipped:
-        log.warning("%d of %d MIMIC-CXR studies skipped (see StudyTable.skipped)", len(skipped), len(reports.index))
+        log.warning(
+            "%d of %d MIMIC-CXR studies skipped or kept without labels (see StudyTable.skipped)",
+            len(skipped),
+            len(reports.index),
+        )
     labels = None
     if any(r is not None for r in labels_rows):
         from cxrgraph.ontology import get_ontology
@@ -434,26 +410,16 @@ def mimic_study_table(
     )
 
 
-def _chexpert_to_ontology(chexpert: dict[str, float | None] | None) -> torch.Tensor | None:
-    """CheXpert 14 labels as ontology existence codes (1 present, 0 absent, 2 uncertain, -1 blank)."""
+def _labels(
+    study_id: str, chexpert: dict[str, float | None] | None, skipped: list[SkippedStudy]
+) -> torch.Tensor | None:
+    """A study's CheXpert labels as existence codes; unusable labels are recorded and left unknown."""
     if not chexpert:
         return None
-    from cxrgraph.ontology import get_ontology
+    from cxrgraph.datasets.harmonize import labels_to_existence
 
-    onto = get_ontology()
-    out = torch.full((onto.num_findings,), -1, dtype=torch.long)
-    for name, value in chexpert.items():
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        try:
-            findings = onto.findings_for("chexpert14", name)
-        except KeyError:
-            continue
-        code = 1 if value == 1.0 else 0 if value == 0.0 else 2
-        for f in findings:
-            idx = onto.finding_index(f)
-            # several labels may map to one finding: present beats uncertain beats absent
-            rank = {-1: 0, 0: 1, 2: 2, 1: 3}
-            if rank[code] > rank[int(out[idx])]:
-                out[idx] = code
-    return out
+    try:
+        return labels_to_existence(chexpert, "chexpert14")
+    except (KeyError, ValueError) as err:
+        skipped.append(SkippedStudy(study_id, f"CheXpert labels not used (study kept, labels unknown): {err}"))
+        return None
