@@ -22,6 +22,7 @@ def test_quick_demo_writes_the_report_with_every_figure(tmp_path):
         "report_vs_image_graph.png",
         "progression_confusion.png",
         "progression_regions.png",
+        "grounding.png",
     }
     for name in figures:
         path = out / "figures" / name
@@ -29,9 +30,14 @@ def test_quick_demo_writes_the_report_with_every_figure(tmp_path):
         assert f"figures/{name}" in report  # shown and listed in the table of figures
     for stage in ("text", "image", "progression", "pretraining"):
         assert f"| {stage} |" in report
-    results = json.loads((out / "evaluation.json").read_text())
-    assert 0.0 <= results["retrieval"]["i2t_R@5"] <= 1.0
-    assert "retrieval image→report R@5 (test)" in report  # read from the typed result, not guessed keys
+    for name in ("pretrained", "untrained"):  # one probe, one split, both encoders
+        results = json.loads((out / f"evaluation_{name}.json").read_text())
+        assert 0.0 <= results["retrieval"]["i2t_R@5"] <= 1.0
+    # read from the typed results, not guessed keys; the summary row names both numbers
+    row = next(line for line in report.splitlines() if "probe AUC at 10 % labels, pretrained / untrained" in line)
+    pretrained, untrained = (float(v) for v in row.split("|")[3].split("/"))
+    assert 0.0 <= pretrained <= 1.0 and 0.0 <= untrained <= 1.0
+    assert "retrieval image→report R@5 (chance)" in report
     assert "per-region accuracy / macro-F1 (test pairs)" in report and "zero-shot mean AUC" in report
     metrics = json.loads((out / "progression" / "metrics.json").read_text())
     assert 0.0 <= metrics["summary"]["accuracy"] <= 1.0
