@@ -21,10 +21,28 @@ import yaml
 from cxrgraph.ontology.concepts import Finding, Region, RelationType
 from cxrgraph.ontology.errors import OntologyError, UnknownConceptError
 
-__all__ = ["LABEL_KINDS", "Ontology", "data_dir", "get_ontology", "load_ontology", "normalize_term"]
+__all__ = [
+    "EXISTENCE_CUE_KINDS",
+    "LABEL_KINDS",
+    "Ontology",
+    "data_dir",
+    "get_ontology",
+    "load_ontology",
+    "normalize_term",
+]
 
 #: The label sets an ontology defines; each is an ordered tuple of strings.
 LABEL_KINDS = ("existence", "severity", "change", "progression")
+
+#: The trigger lists of ``existence_cues`` in ``labels.yaml`` (see :mod:`cxrgraph.text.triggers`).
+EXISTENCE_CUE_KINDS = (
+    "negation_before",
+    "negation_after",
+    "uncertainty_before",
+    "uncertainty_after",
+    "pseudo",
+    "affirm",
+)
 
 #: External vocabularies with a mapping table in ``data/mappings``.
 VOCABULARIES = ("chexpert14", "chestxray14", "imagenome")
@@ -84,6 +102,7 @@ class Ontology:
     radgraph_labels: dict[str, tuple[str, str]]
     radgraph_relations: dict[str, str]
     declared_fingerprint: str | None = None
+    existence_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _region_keys: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _finding_keys: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -379,6 +398,7 @@ def load_ontology(data_dir: str | Path | None = None) -> Ontology:
         sided_terms={normalize_term(k): normalize_term(v) for k, v in anatomy.get("sided_terms", {}).items()},
         severity_cues={k: tuple(normalize_term(c) for c in v) for k, v in labels["severity_cues"].items()},
         change_cues={k: tuple(normalize_term(c) for c in v) for k, v in labels["change_cues"].items()},
+        existence_cues=_existence_cues(labels, root / "labels.yaml"),
         change_to_progression={
             normalize_term(k): normalize_term(v) for k, v in labels["change_to_progression"].items()
         },
@@ -390,6 +410,40 @@ def load_ontology(data_dir: str | Path | None = None) -> Ontology:
     )
     _validate(onto)
     return onto
+
+
+def _existence_cues(labels: dict, path: Path) -> dict[str, tuple[str, ...]]:
+    """The parser's trigger lists, checked: every kind present, lists of strings, no repeats."""
+    cues = labels.get("existence_cues")
+    if not isinstance(cues, dict):
+        raise OntologyError(
+            f"{path}: no 'existence_cues' table (the parser's negation and uncertainty triggers); copy it from "
+            f"the packaged {_packaged_data_dir() / 'labels.yaml'}"
+        )
+    unknown = sorted(set(cues) - set(EXISTENCE_CUE_KINDS))
+    missing = [k for k in EXISTENCE_CUE_KINDS if k not in cues]
+    if unknown or missing:
+        raise OntologyError(
+            f"{path}: existence_cues has unknown lists {unknown} and lacks {missing}; the lists are "
+            f"{list(EXISTENCE_CUE_KINDS)}"
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for kind in EXISTENCE_CUE_KINDS:
+        words = cues[kind] or []
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise OntologyError(f"{path}: existence_cues.{kind} must be a list of non-empty strings")
+        norm = tuple(normalize_term(w) for w in words)
+        repeats = sorted({w for i, w in enumerate(norm) if w in norm[:i]})
+        if repeats:
+            raise OntologyError(f"{path}: existence_cues.{kind} lists {repeats} more than once")
+        out[kind] = norm
+    # a word is a trigger, a pseudo-trigger or an affirmation, never two of them
+    triggers = {w for k in EXISTENCE_CUE_KINDS[:4] for w in out[k]}
+    for a, b in ((triggers, "pseudo"), (triggers, "affirm"), (set(out["pseudo"]), "affirm")):
+        both = sorted(a & set(out[b]))
+        if both:
+            raise OntologyError(f"{path}: existence_cues lists {both} both in {b} and in another list")
+    return out
 
 
 def _validate(onto: Ontology) -> None:

@@ -256,3 +256,24 @@ def test_ontology_import_does_not_import_torch():
     code = "import sys, cxrgraph.ontology as o; o.get_ontology(); print(json.dumps('torch' in sys.modules))"
     out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) is False
+
+
+def test_existence_cues_are_data_and_checked(tmp_path, onto):
+    # the parser's negation and uncertainty triggers live in labels.yaml beside the other cues
+    assert "no evidence of" in onto.existence_cues["negation_before"]
+    assert "cannot be excluded" in onto.existence_cues["uncertainty_after"]
+    # coordinators join alternatives and never decide: they are not listed as triggers
+    assert not {"or", "versus", "vs", "either"} & {w for v in onto.existence_cues.values() for w in v}
+    cases = [
+        (lambda c: c["negation_before"].append("no evidence of"), r"negation_before lists \['no evidence of'\]"),
+        (lambda c: c.pop("affirm"), r"lacks \['affirm'\]"),
+        (lambda c: c.__setitem__("negation_sideways", ["no"]), r"unknown lists \['negation_sideways'\]"),
+        (lambda c: c["pseudo"].append("no evidence of"), r"\['no evidence of'\] both in pseudo"),
+    ]
+    for k, (edit, message) in enumerate(cases):
+        root = _copy_data(tmp_path / str(k))
+        doc = yaml.safe_load((root / "labels.yaml").read_text())
+        edit(doc["existence_cues"])
+        (root / "labels.yaml").write_text(yaml.safe_dump(doc))
+        with pytest.raises(OntologyError, match=message):
+            load_ontology(root)
