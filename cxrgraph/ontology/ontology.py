@@ -254,6 +254,29 @@ class Ontology:
                 out.append((j, i))
         return out
 
+    def finding_parent(self, finding: str | int) -> Finding | None:
+        """The Chest ImaGenome-level finding a finding is a kind of (``None`` at that level)."""
+        f = self.finding(finding)
+        return None if f.parent is None else self.finding(f.parent)
+
+    def finding_children(self, finding: str | int) -> tuple[Finding, ...]:
+        """The kinds of a finding that the ontology names apart (``hernia`` -> ``hiatal hernia``)."""
+        name = self.finding(finding).name
+        return tuple(f for f in self.findings if f.parent == name)
+
+    def finding_root(self, finding: str | int) -> Finding:
+        """The finding itself, or the Chest ImaGenome-level finding it falls under."""
+        f = self.finding(finding)
+        while f.parent is not None:
+            f = self.finding(f.parent)
+        return f
+
+    @cached_property
+    def finding_roots(self) -> tuple[int, ...]:
+        """Index of :meth:`finding_root` for every finding, in finding order: ``existence[roots]``
+        style indexing rolls a ``[K]`` vector up to the Chest ImaGenome level."""
+        return tuple(self.finding_root(i).index for i in range(len(self.findings)))
+
     def default_regions(self, finding: str | int) -> tuple[Region, ...]:
         return tuple(self.region(n) for n in self.finding(finding).default_regions)
 
@@ -285,8 +308,13 @@ class Ontology:
         return tuple(self.finding(n) for n in table[label])
 
     def labels_for(self, vocab: str, finding: str | int) -> tuple[str, ...]:
-        """The external labels a finding counts towards (empty when it maps to none)."""
-        name = self.finding(finding).name
+        """The external labels a finding counts towards (empty when it maps to none).
+
+        Chest ImaGenome (``"imagenome"``) labels a finding by its Chest ImaGenome-level finding
+        (:meth:`finding_root`): ``labels_for("imagenome", "granuloma") == ("calcified nodule",)``.
+        The other vocabularies list each finding they count explicitly in their mapping table.
+        """
+        name = (self.finding_root(finding) if vocab == "imagenome" else self.finding(finding)).name
         return tuple(lab for lab, names in self._mapping(vocab).items() if name in names)
 
     def _mapping(self, vocab: str) -> dict[str, tuple[str, ...]]:
@@ -361,6 +389,8 @@ def load_ontology(data_dir: str | Path | None = None) -> Ontology:
             category=f["category"],
             default_regions=tuple(normalize_term(s) for s in f["default_regions"]),
             synonyms=tuple(normalize_term(s) for s in f.get("synonyms", ())),
+            parent=normalize_term(f["parent"]) if f.get("parent") else None,
+            either_of=tuple(normalize_term(s) for s in f.get("either_of", ())),
         )
         for i, f in enumerate(vocab["findings"])
     )
@@ -460,10 +490,22 @@ def _validate(onto: Ontology) -> None:
         for n in (a, b):
             if n not in names:
                 raise OntologyError(f"adjacency ({a!r}, {b!r}): {n!r} is not a region")
+    finding_set = set(onto.finding_names)
     for f in onto.findings:
         for n in f.default_regions:
             if n not in names:
                 raise OntologyError(f"finding {f.name!r}: default region {n!r} is not a region")
+        if f.parent is not None:
+            if f.parent not in finding_set:
+                raise OntologyError(f"finding {f.name!r}: parent {f.parent!r} is not a finding")
+            if onto.findings[onto._finding_keys[f.parent]].parent is not None:
+                raise OntologyError(
+                    f"finding {f.name!r}: parent {f.parent!r} has a parent itself; a parent names a Chest "
+                    "ImaGenome-level finding"
+                )
+        for n in f.either_of:
+            if n not in finding_set:
+                raise OntologyError(f"finding {f.name!r}: either_of names {n!r}, which is not a finding")
     for term, suffix in onto.sided_terms.items():
         for side in ("right", "left"):
             if f"{side} {suffix}" not in names:

@@ -13,7 +13,17 @@ from typing import NamedTuple
 
 from cxrgraph.ontology import Ontology, get_ontology
 
-__all__ = ["Mention", "MentionMatcher", "get_matcher", "trie_regex", "FINDING", "REGION", "SIDED", "SIDE"]
+__all__ = [
+    "Mention",
+    "MentionMatcher",
+    "get_matcher",
+    "mention_term",
+    "trie_regex",
+    "FINDING",
+    "REGION",
+    "SIDED",
+    "SIDE",
+]
 
 #: Mention kinds.
 FINDING, REGION, SIDED, SIDE = "finding", "region", "sided", "side"
@@ -88,6 +98,10 @@ _PREDICATES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
+# what may join two findings named as alternatives of one finding ("mass or nodule", "nodule/mass")
+_ALTERNATIVE = re.compile(r"\s*(?:/|or|and/or|versus|vs\.?)\s*", re.IGNORECASE)
+
+
 def _variants(phrase: str) -> list[str]:
     """The phrase with its last word in singular and plural form."""
     out = [phrase]
@@ -141,6 +155,14 @@ def trie_regex(phrases: list[str]) -> str:
     return build(trie)
 
 
+def mention_term(text: str) -> str:
+    """A mention's words as the graph keeps them: lower case, runs of white space as one blank."""
+    words = text.lower()
+    if words.isascii() and words.isprintable() and "  " not in words:
+        return words
+    return " ".join(words.split())
+
+
 class MentionMatcher:
     """Finds ontology mentions in text; build once (see :func:`get_matcher`) and reuse.
 
@@ -176,6 +198,11 @@ class MentionMatcher:
             for name, words, pattern in _PREDICATES
         ]
         self._space = re.compile(r"\s+")
+        # (finding, finding) named as alternatives -> the one finding of uncertain type they are read as
+        self._either: dict[tuple[int, int], int] = {}
+        for f in onto.findings:
+            kinds = [onto.finding_index(n) for n in f.either_of]
+            self._either.update({(a, b): f.index for a in kinds for b in kinds if a != b})
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(phrases={len(self._table)})"
@@ -217,6 +244,21 @@ class MentionMatcher:
                 out = [x for x in out if x.end <= a or x.start >= b]
                 out.append(Mention(FINDING, idx, a, b, m.group()))
                 out.sort(key=lambda x: x.start)
+        if self._either and len(out) > 1:
+            out = self._merge_alternatives(sentence, out)
+        return out
+
+    def _merge_alternatives(self, sentence: str, found: list[Mention]) -> list[Mention]:
+        """Read findings named as alternatives ("nodule or mass") as the one finding they make up."""
+        out: list[Mention] = []
+        for m in found:
+            prev = out[-1] if out else None
+            if prev is not None and m.kind == FINDING and prev.kind == FINDING:
+                target = self._either.get((prev.value, m.value))
+                if target is not None and _ALTERNATIVE.fullmatch(sentence, prev.end, m.start):
+                    out[-1] = Mention(FINDING, target, prev.start, m.end, sentence[prev.start : m.end])
+                    continue
+            out.append(m)
         return out
 
     @staticmethod

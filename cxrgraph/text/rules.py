@@ -11,7 +11,7 @@ what a fresh reading would.
 from __future__ import annotations
 
 from cxrgraph.ontology import Ontology
-from cxrgraph.text.mentions import FINDING, REGION, get_matcher
+from cxrgraph.text.mentions import FINDING, REGION, get_matcher, mention_term
 from cxrgraph.text.modifiers import get_modifier_finder
 from cxrgraph.text.relations import attach, suggestive_pairs
 
@@ -19,16 +19,17 @@ __all__ = ["FindingReading", "SentenceReading", "read_sentence", "sentence_cache
 
 
 #: One finding mention of a sentence and what the sentence says of it, sentence offsets:
-#: ``(finding, start, end, existence, severity, change, regions, explicit)``.
-FindingReading = tuple[int, int, int, str, str, str, tuple[int, ...], bool]
+#: ``(finding, start, end, existence, severity, change, regions, explicit, term)`` with ``term``
+#: the mention's words, normalised (lower case, single blanks).
+FindingReading = tuple[int, int, int, str, str, str, tuple[int, ...], bool, str]
 
 #: What the rules backend reads from one sentence: ``(regions, findings, suggestive_of)`` with
-#: ``regions`` the ``(region, start, end)`` of every region mention, ``findings`` the
+#: ``regions`` the ``(region, start, end, term)`` of every region mention, ``findings`` the
 #: :data:`FindingReading` of every finding mention left to right and ``suggestive_of`` the
 #: ``(finding, finding)`` index pairs ("opacity ... may represent pneumonia"). Plain tuples of
 #: ints and strings, not named tuples: the garbage collector stops tracking such tuples, so a full
 #: cache adds nothing to its full collections (named tuples cost ~40 % of the parse time there).
-SentenceReading = tuple[tuple[tuple[int, int, int], ...], tuple[FindingReading, ...], tuple[tuple[int, int], ...]]
+SentenceReading = tuple[tuple[tuple[int, int, int, str], ...], tuple[FindingReading, ...], tuple[tuple[int, int], ...]]
 
 
 _EMPTY: SentenceReading = ((), (), ())
@@ -39,7 +40,9 @@ def _read(sentence: str, onto: Ontology) -> SentenceReading:
     found = get_matcher(onto).find(sentence, lower)
     if not found:
         return _EMPTY
-    regions = tuple((m.value, m.start, m.end) for m in found if m.kind == REGION)
+    regions = tuple(
+        (m.value, m.start, m.end, mention_term(sentence[m.start : m.end])) for m in found if m.kind == REGION
+    )
     findings = [m for m in found if m.kind == FINDING]
     if not findings:
         return (regions, (), ())
@@ -58,7 +61,17 @@ def _read(sentence: str, onto: Ontology) -> SentenceReading:
             regions_of[id(dst)] = regions_of[id(src)]
             explicit_of[id(dst)] = True
     read = tuple(
-        (m.value, m.start, m.end, mod.existence, mod.severity, mod.change, tuple(regions_of[id(m)]), explicit_of[id(m)])
+        (
+            m.value,
+            m.start,
+            m.end,
+            mod.existence,
+            mod.severity,
+            mod.change,
+            tuple(regions_of[id(m)]),
+            explicit_of[id(m)],
+            mention_term(sentence[m.start : m.end]),
+        )
         for m, mod in zip(findings, mods)
     )
     return (regions, read, tuple(suggest))

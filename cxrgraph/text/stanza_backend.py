@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from cxrgraph.ontology import Ontology
-from cxrgraph.text.mentions import FINDING, REGION, get_matcher
+from cxrgraph.text.mentions import FINDING, REGION, get_matcher, mention_term
 from cxrgraph.text.modifiers import ABSENT, PRESENT, UNCERTAIN, get_modifier_finder
 from cxrgraph.text.relations import attach, suggestive_pairs
 from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
@@ -239,7 +239,9 @@ def parse_with_stanza(
         findings = [m for m in found if m.kind == FINDING]
         for m in found:
             if m.kind == REGION:
-                mentions.append(ReportMention(REGION, region_names[m.value], si, (a + m.start, a + m.end)))
+                mentions.append(
+                    ReportMention(REGION, region_names[m.value], si, (a + m.start, a + m.end), mention_term(m.text))
+                )
                 pairs.add((si, m.value))
         if not findings:
             continue
@@ -286,7 +288,8 @@ def parse_with_stanza(
                 existence = ABSENT
             span = (a + m.start, a + m.end)
             att = located[id(m)]
-            mentions.append(ReportMention(FINDING, finding_names[m.value], si, span))
+            term = mention_term(m.text)
+            mentions.append(ReportMention(FINDING, finding_names[m.value], si, span, term))
             for r in att.regions:
                 if att.explicit:
                     pairs.add((si, r))
@@ -300,6 +303,7 @@ def parse_with_stanza(
                         si,
                         span,
                         att.explicit,
+                        term,
                     )
                 )
     rows = torch.zeros((len(sentences), onto.num_regions), dtype=torch.bool)

@@ -186,7 +186,7 @@ FINDING_NOUNS: dict[str, tuple[str, ...]] = {
     "pulmonary edema/hazy opacity": ("pulmonary edema", "interstitial edema", "edema", "interstitial pulmonary edema"),
     "enlarged cardiac silhouette": ("cardiomegaly", "enlargement of the cardiac silhouette", "cardiac enlargement"),
     "endotracheal tube": ("endotracheal tube", "et tube"),
-    "enteric tube": ("enteric tube", "nasogastric tube", "feeding tube", "orogastric tube", "dobhoff tube"),
+    "enteric tube": ("enteric tube", "orogastric tube", "gastric tube", "og tube", "gastrostomy tube"),
     "picc": ("right picc", "picc line", "right-sided picc", "right arm picc", "peripherally inserted central catheter"),
     "ij line": (
         "internal jugular catheter",
