@@ -22,13 +22,15 @@ from cxrgraph.text.triggers import ABSENT, PRESENT, UNCERTAIN, Trigger, TriggerL
 
 __all__ = ["Modifiers", "ModifierFinder", "get_modifier_finder", "ABSENT", "PRESENT", "UNCERTAIN"]
 
-# The lookaheads on the first character let the scan reject most positions at once.
+# The lookaheads on the first character let the scan reject most positions at once. "due to" and
+# "secondary to" start a clause (the cause of a finding), except after "be": "may be due to X" hedges X.
 _TERMINATORS = (
     r"(?=[;:,\s])(?:[;:]|\s-\s"
     r"|,\s*(?=(?:there|the|this|these|it|that|which|with|and there|and the|and a|and an|but|may|could"
     r"|is|are|likely|probably|stable|unchanged|otherwise|however)\b))"
     r"|\b(?=[abcdehpstw])(?:(?:but|however|although|though|except|aside from|apart from|whereas|while|which|still"
-    r"|there is|there are|there has been|there have been|secondary to|due to|causes? of|caused of|source of"
+    r"|there is|there are|there has been|there have been|(?<!be )secondary to|(?<!be )due to|causes? of|caused of"
+    r"|source of"
     r"|persist(?:s|ent|ing)?)\b"
     r"|and\s+(?=(?:there|the|a|an|possibly|possible|likely|mild|small|new|stable)\b))"
 )
