@@ -244,21 +244,26 @@ class MentionMatcher:
                 out = [x for x in out if x.end <= a or x.start >= b]
                 out.append(Mention(FINDING, idx, a, b, m.group()))
                 out.sort(key=lambda x: x.start)
-        if self._either and len(out) > 1:
-            out = self._merge_alternatives(sentence, out)
         return out
 
-    def _merge_alternatives(self, sentence: str, found: list[Mention]) -> list[Mention]:
-        """Read findings named as alternatives ("nodule or mass") as the one finding they make up."""
-        out: list[Mention] = []
-        for m in found:
-            prev = out[-1] if out else None
-            if prev is not None and m.kind == FINDING and prev.kind == FINDING:
-                target = self._either.get((prev.value, m.value))
-                if target is not None and _ALTERNATIVE.fullmatch(sentence, prev.end, m.start):
-                    out[-1] = Mention(FINDING, target, prev.start, m.end, sentence[prev.start : m.end])
-                    continue
-            out.append(m)
+    def alternatives(self, sentence: str, findings: list[Mention]) -> list[tuple[int, Mention]]:
+        """Findings named as alternatives of one finding ("nodule or mass", "nodule/mass").
+
+        Returns ``(i, merged)`` for each pair ``findings[i], findings[i + 1]`` that make up one
+        finding of uncertain type (the ontology's ``either_of``), ``merged`` spanning both. The
+        caller decides whether to merge: a negated pair ("no nodule or mass") says that neither
+        is there and stays two findings.
+        """
+        out: list[tuple[int, Mention]] = []
+        if not self._either:
+            return out
+        for i in range(len(findings) - 1):
+            a, b = findings[i], findings[i + 1]
+            target = self._either.get((a.value, b.value))
+            # pairs never share a mention ("nodule or mass or nodule")
+            shared = bool(out) and out[-1][0] == i - 1
+            if target is not None and not shared and _ALTERNATIVE.fullmatch(sentence, a.end, b.start):
+                out.append((i, Mention(FINDING, target, a.start, b.end, sentence[a.start : b.end])))
         return out
 
     @staticmethod

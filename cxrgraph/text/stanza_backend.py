@@ -27,6 +27,7 @@ from cxrgraph.text.mentions import FINDING, REGION, get_matcher, mention_term
 from cxrgraph.text.modifiers import ABSENT, PRESENT, UNCERTAIN, get_modifier_finder
 from cxrgraph.text.relations import attach, suggestive_pairs
 from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
+from cxrgraph.text.rules import merge_alternatives
 
 __all__ = ["make_pipeline", "parse_with_stanza", "default_model_dir", "StanzaModelsMissing"]
 
@@ -248,6 +249,8 @@ def parse_with_stanza(
         mods = finder.analyse(
             sent_text, [(m.start, m.end) for m in findings], blocked=[(m.start, m.end) for m in found]
         )
+        if len(findings) > 1:
+            findings, mods, found = merge_alternatives(sent_text, matcher, findings, mods, found)
         heads = {}
         for m in findings:
             ids = tree.words_in(a + m.start, a + m.end)

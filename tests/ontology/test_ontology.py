@@ -295,6 +295,8 @@ KINDS = [
     ("nasogastric tube", "enteric tube", "NG tube"),
     ("feeding tube", "enteric tube", "Dobhoff tube"),
     ("surgical clips", "cabg grafts", "surgical clips"),
+    ("volume loss", "atelectasis", "loss of lung volume"),
+    ("hazy opacity", "pulmonary edema/hazy opacity", "haziness"),
 ]
 
 
@@ -326,6 +328,11 @@ def test_new_kinds_map_to_the_labels_their_vocabularies_count(onto):
     # a finding of Chest ImaGenome's own level maps to itself
     assert onto.labels_for("imagenome", "calcified nodule") == ("calcified nodule",)
     assert onto.finding("mass/nodule (not otherwise specified)").either_of == ("mass", "nodule")
+    # edema and atelectasis are counted, not the haze or the volume loss that may come with them
+    assert onto.labels_for("chestxray14", "hazy opacity") == onto.labels_for("chestxray14", "volume loss") == ()
+    # cystic fibrosis is not pulmonary fibrosis, and not a Chest ImaGenome finding
+    cf = onto.finding("cystic fibrosis")
+    assert cf.parent is None and onto.labels_for("chestxray14", cf.name) == onto.labels_for("imagenome", cf.name) == ()
 
 
 def test_bad_parents_and_alternatives_are_rejected(tmp_path):

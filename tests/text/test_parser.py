@@ -355,6 +355,10 @@ def test_mass_or_nodule_is_one_finding_of_uncertain_type():
         assert {t.finding for t in graph.triplets} == {nos}, text
         assert graph.positive_findings() == [nos]
         assert ClinicalGraph.triplets(graph)  # merged edges exist for it
+    # negated, the alternatives say that neither is there: two absent findings
+    for text in ("No mass or nodule.", "No pulmonary nodules or masses."):
+        graph = parse_report(f"FINDINGS: {text}")
+        assert {(t.finding, t.existence) for t in graph.triplets} == {("mass", "absent"), ("nodule", "absent")}
     both = parse_report("FINDINGS: A nodule and a mass.")
     assert {t.finding for t in both.triplets} == {"mass", "nodule"}
     # ChestX-ray14 sees neither a mass nor a nodule in "mass or nodule"
