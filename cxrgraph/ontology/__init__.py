@@ -13,13 +13,12 @@ Example:
 
 from cxrgraph.ontology.concepts import Finding, Region, RelationType
 from cxrgraph.ontology.errors import OntologyError, UnknownConceptError
+from cxrgraph.ontology.loader import get_ontology, load_ontology
 from cxrgraph.ontology.ontology import (
     EXISTENCE_CUE_KINDS,
     LABEL_KINDS,
     Ontology,
     data_dir,
-    get_ontology,
-    load_ontology,
     normalize_term,
 )
 

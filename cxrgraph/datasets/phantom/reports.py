@@ -397,7 +397,7 @@ _INTERPRETATIONS: dict[str, tuple[str, ...]] = {
     "consolidation": ("pneumonia", "aspiration"),
 }
 _CAUSE_NOUNS = {
-    "pneumonia": ("pneumonia", "infection", "infectious process"),
+    "pneumonia": ("pneumonia", "pneumonitis", "bronchopneumonia"),
     "atelectasis": ("atelectasis",),
     "aspiration": ("aspiration",),
 }
