@@ -14,6 +14,7 @@ from cxrgraph.align.base import AlignmentLoss, AlignTargets
 from cxrgraph.align.grounding import located_at_routing_loss
 from cxrgraph.align.infonce import LogitScale, info_nce, node_info_nce
 from cxrgraph.nn.outputs import GraphEmbeddings
+from cxrgraph.ontology import get_ontology
 
 __all__ = ["CascadingAlignment", "CascadeOutput", "STAGES", "anatomy_adjacency"]
 
@@ -86,7 +87,7 @@ class CascadingAlignment(AlignmentLoss):
     Args:
         channels: Embedding size ``D`` of both sides.
         num_regions: ``R``.
-        num_findings: ``K``.
+        num_findings: ``K`` (default: the ontology's number of findings).
         stage_weights: :math:`w_s` for anatomy, pathology, relation, graph.
         curriculum: Optional start epoch of each stage, e.g. ``(0, 1, 2, 3)``.
         warmup_epochs: Ramp length of the curriculum.
@@ -104,7 +105,7 @@ class CascadingAlignment(AlignmentLoss):
         self,
         channels: int,
         num_regions: int = 29,
-        num_findings: int = 80,
+        num_findings: int | None = None,
         stage_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
         curriculum: Sequence[int] | None = None,
         warmup_epochs: int = 1,
@@ -118,6 +119,7 @@ class CascadingAlignment(AlignmentLoss):
             raise ValueError(f"curriculum: expected 4 non-decreasing start epochs, got {tuple(curriculum)}")
         self.channels = channels
         self.num_regions = num_regions
+        num_findings = get_ontology().num_findings if num_findings is None else num_findings
         self.num_findings = num_findings
         self.stage_weights = tuple(float(w) for w in stage_weights)
         self.curriculum = tuple(curriculum) if curriculum is not None else None

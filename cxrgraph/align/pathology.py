@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from cxrgraph.align.base import AlignmentLoss, AlignTargets
 from cxrgraph.align.infonce import LogitScale, node_info_nce
 from cxrgraph.nn.outputs import GraphEmbeddings
+from cxrgraph.ontology import get_ontology
 
 __all__ = ["PathologyObservationExtractor", "PathologyAlignment", "PatchCorrelationLoss"]
 
@@ -23,13 +24,15 @@ class PathologyObservationExtractor(nn.Module):
 
     Args:
         channels: ``D``.
-        num_pathologies: ``Q``.
+        num_pathologies: ``Q`` (default: the ontology's number of findings).
         heads: Attention heads.
     """
 
-    def __init__(self, channels: int, num_pathologies: int = 80, heads: int = 4) -> None:
+    def __init__(self, channels: int, num_pathologies: int | None = None, heads: int = 4) -> None:
         super().__init__()
         self.channels = channels
+        if num_pathologies is None:
+            num_pathologies = get_ontology().num_findings
         self.num_pathologies = num_pathologies
         self.heads = heads
         self.queries = nn.Parameter(torch.empty(num_pathologies, channels))
@@ -76,7 +79,7 @@ class PathologyAlignment(AlignmentLoss):
 
     Args:
         channels: ``D``.
-        num_pathologies: ``K``.
+        num_pathologies: ``K`` (default: the ontology's number of findings).
         heads: Attention heads of the extractor.
         init_temperature: Initial temperature.
 
@@ -86,7 +89,11 @@ class PathologyAlignment(AlignmentLoss):
     """
 
     def __init__(
-        self, channels: int, num_pathologies: int = 80, heads: int = 4, init_temperature: float = 0.07
+        self,
+        channels: int,
+        num_pathologies: int | None = None,
+        heads: int = 4,
+        init_temperature: float = 0.07,
     ) -> None:
         super().__init__()
         self.extractor = PathologyObservationExtractor(channels, num_pathologies, heads)

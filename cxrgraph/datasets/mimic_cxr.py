@@ -294,15 +294,20 @@ class MIMICCXRReportGraphs(CachedGraphDataset):
         return list(self.index.studies), [s.study_id for s in self.index.studies]
 
     def fingerprints(self, items: Sequence[MIMICStudy]) -> list[str]:
-        """The backend and each report file's size and modification time: an edited report is
-        parsed again on the next load instead of being served from the cache."""
+        """The parser's version and each report file's size and modification time: an edited
+        report, or a parser whose rules, cue tables or ontology changed
+        (:func:`~cxrgraph.text.version.parser_version`), is parsed again on the next load
+        instead of being served from the cache."""
+        from cxrgraph.text.version import parser_version
+
+        version = parser_version(self.backend)
         out = []
         for study in items:
             try:
                 st = study.report_path.stat()
-                out.append(f"{self.backend}:{st.st_size}:{st.st_mtime_ns}")
+                out.append(f"{version}:{st.st_size}:{st.st_mtime_ns}")
             except OSError:
-                out.append(f"{self.backend}:missing")
+                out.append(f"{version}:missing")
         return out
 
     def convert(self, study: MIMICStudy) -> Any:

@@ -100,6 +100,7 @@ def phantom_samples(
     from cxrgraph.models.batch import located_at_codes
     from cxrgraph.ontology import get_ontology
     from cxrgraph.text import parse_report
+    from cxrgraph.text.version import parser_version
 
     spp = (int(studies_per_patient[0]), int(studies_per_patient[1]))
     key = phantom_key(num_patients, size, seed, spp)
@@ -150,7 +151,8 @@ def phantom_samples(
     ids: list[str] = table["ids"]
     if cache_dir is not None:
         cache = GraphCache(Path(cache_dir) / f"{key}-reports")
-        source = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+        # keyed on the parser's version too: an edited parser rule parses the reports again
+        source = hashlib.sha256("\n".join([*ids, parser_version()]).encode()).hexdigest()[:16]
         if not _cache_ready(cache, source):
             # a derived cache: rebuilt from the rendered texts whenever it is stale or from other inputs
             failures = cache.build(texts, parse_report, ids=ids, source_key=source, progress=progress, force=True)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from cxrgraph.nn.outputs import GraphEmbeddings
 from cxrgraph.nn.readout import AttentionReadout
+from cxrgraph.ontology import get_ontology
 
 __all__ = ["ImageGraphEncoder", "sincos_position_2d"]
 
@@ -52,7 +53,7 @@ class ImageGraphEncoder(nn.Module):
         feature_channels: Channels ``C'`` of the feature map / patch tokens.
         out_channels: Node feature size ``D`` (divisible by 4 and by ``heads``).
         num_regions: ``R`` (29).
-        num_findings: ``K`` (80).
+        num_findings: ``K`` (default: the ontology's number of findings).
         heads: Attention heads of the decoder.
         num_layers: Decoder layers.
         dropout: Dropout in the decoder.
@@ -71,7 +72,7 @@ class ImageGraphEncoder(nn.Module):
         feature_channels: int,
         out_channels: int = 256,
         num_regions: int = 29,
-        num_findings: int = 80,
+        num_findings: int | None = None,
         heads: int = 4,
         num_layers: int = 1,
         dropout: float = 0.0,
@@ -83,6 +84,7 @@ class ImageGraphEncoder(nn.Module):
         self.feature_channels = feature_channels
         self.out_channels = out_channels
         self.num_regions = num_regions
+        num_findings = get_ontology().num_findings if num_findings is None else num_findings
         self.num_findings = num_findings
         self.heads = heads
         self.num_layers = num_layers

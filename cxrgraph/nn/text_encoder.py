@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from cxrgraph.nn.outputs import GraphEmbeddings
+from cxrgraph.ontology import get_ontology
 
 __all__ = ["TextGraphEncoder", "TextGraphInputs", "default_text_model_path"]
 
@@ -137,7 +138,7 @@ class TextGraphEncoder(nn.Module):
             only unless ``local_files_only=False``). ``None`` uses the offline all-MiniLM-L6-v2.
         out_channels: Node feature size ``D``.
         num_regions: ``R`` (29).
-        num_findings: ``K`` (80).
+        num_findings: ``K`` (default: the ontology's number of findings).
         max_length: Token limit per sentence.
         freeze_backbone: Keep the transformer weights fixed.
         local_files_only: Never fetch from the network.
@@ -153,7 +154,7 @@ class TextGraphEncoder(nn.Module):
         model_name_or_path: str | Path | None = None,
         out_channels: int = 256,
         num_regions: int = 29,
-        num_findings: int = 80,
+        num_findings: int | None = None,
         max_length: int = 64,
         freeze_backbone: bool = False,
         local_files_only: bool = True,
@@ -165,6 +166,7 @@ class TextGraphEncoder(nn.Module):
         self.model_name_or_path = path
         self.out_channels = out_channels
         self.num_regions = num_regions
+        num_findings = get_ontology().num_findings if num_findings is None else num_findings
         self.num_findings = num_findings
         self.max_length = max_length
         self.freeze_backbone = freeze_backbone

@@ -13,7 +13,14 @@ Example:
 
 from cxrgraph.ontology.concepts import Finding, Region, RelationType
 from cxrgraph.ontology.errors import OntologyError, UnknownConceptError
-from cxrgraph.ontology.ontology import LABEL_KINDS, Ontology, data_dir, get_ontology, load_ontology, normalize_term
+from cxrgraph.ontology.loader import get_ontology, load_ontology
+from cxrgraph.ontology.ontology import (
+    EXISTENCE_CUE_KINDS,
+    LABEL_KINDS,
+    Ontology,
+    data_dir,
+    normalize_term,
+)
 
 __all__ = [
     "Finding",
@@ -22,6 +29,7 @@ __all__ = [
     "Ontology",
     "OntologyError",
     "UnknownConceptError",
+    "EXISTENCE_CUE_KINDS",
     "LABEL_KINDS",
     "data_dir",
     "get_ontology",

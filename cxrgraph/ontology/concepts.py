@@ -41,6 +41,10 @@ class Finding:
             ``tubesandlines`` or ``device``.
         default_regions: Region names the finding is located at when a report names none.
         synonyms: Report phrases for the finding.
+        parent: The Chest ImaGenome-level finding this one is a kind of (``"granuloma"`` ->
+            ``"calcified nodule"``), or ``None`` for a finding of that level.
+        either_of: Findings that, named as alternatives ("mass or nodule"), are read as this
+            one finding of uncertain type.
     """
 
     index: int
@@ -48,6 +52,8 @@ class Finding:
     category: str
     default_regions: tuple[str, ...]
     synonyms: tuple[str, ...]
+    parent: str | None = None
+    either_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

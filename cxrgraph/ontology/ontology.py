@@ -6,31 +6,42 @@ torch, so the text pipeline and loaders can use it cheaply.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from cxrgraph.ontology.concepts import Finding, Region, RelationType
-from cxrgraph.ontology.errors import OntologyError, UnknownConceptError
+from cxrgraph.ontology.errors import UnknownConceptError
 
-__all__ = ["LABEL_KINDS", "Ontology", "data_dir", "get_ontology", "load_ontology", "normalize_term"]
+__all__ = [
+    "EXISTENCE_CUE_KINDS",
+    "LABEL_KINDS",
+    "Ontology",
+    "data_dir",
+    "normalize_term",
+]
 
 #: The label sets an ontology defines; each is an ordered tuple of strings.
 LABEL_KINDS = ("existence", "severity", "change", "progression")
+
+#: The trigger lists of ``existence_cues`` in ``labels.yaml`` (see :mod:`cxrgraph.text.triggers`).
+EXISTENCE_CUE_KINDS = (
+    "negation_before",
+    "negation_after",
+    "uncertainty_before",
+    "uncertainty_after",
+    "pseudo",
+    "affirm",
+)
 
 #: External vocabularies with a mapping table in ``data/mappings``.
 VOCABULARIES = ("chexpert14", "chestxray14", "imagenome")
 
 _SPACE = re.compile(r"\s+")
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def normalize_term(text: str) -> str:
@@ -45,20 +56,6 @@ def _packaged_data_dir() -> Path:
 def data_dir() -> Path:
     """The folder of the packaged ontology and mapping tables."""
     return _packaged_data_dir()
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            # the C loader (when PyYAML has it) reads the ontology ~10x faster
-            return yaml.load(fh, Loader=_YAML_LOADER) or {}
-    except FileNotFoundError as err:
-        raise OntologyError(f"ontology file missing: {path}") from err
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,7 @@ class Ontology:
     radgraph_labels: dict[str, tuple[str, str]]
     radgraph_relations: dict[str, str]
     declared_fingerprint: str | None = None
+    existence_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _region_keys: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _finding_keys: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -235,6 +233,29 @@ class Ontology:
                 out.append((j, i))
         return out
 
+    def finding_parent(self, finding: str | int) -> Finding | None:
+        """The Chest ImaGenome-level finding a finding is a kind of (``None`` at that level)."""
+        f = self.finding(finding)
+        return None if f.parent is None else self.finding(f.parent)
+
+    def finding_children(self, finding: str | int) -> tuple[Finding, ...]:
+        """The kinds of a finding that the ontology names apart (``hernia`` -> ``hiatal hernia``)."""
+        name = self.finding(finding).name
+        return tuple(f for f in self.findings if f.parent == name)
+
+    def finding_root(self, finding: str | int) -> Finding:
+        """The finding itself, or the Chest ImaGenome-level finding it falls under."""
+        f = self.finding(finding)
+        while f.parent is not None:
+            f = self.finding(f.parent)
+        return f
+
+    @cached_property
+    def finding_roots(self) -> tuple[int, ...]:
+        """Index of :meth:`finding_root` for every finding, in finding order: ``existence[roots]``
+        style indexing rolls a ``[K]`` vector up to the Chest ImaGenome level."""
+        return tuple(self.finding_root(i).index for i in range(len(self.findings)))
+
     def default_regions(self, finding: str | int) -> tuple[Region, ...]:
         return tuple(self.region(n) for n in self.finding(finding).default_regions)
 
@@ -266,8 +287,13 @@ class Ontology:
         return tuple(self.finding(n) for n in table[label])
 
     def labels_for(self, vocab: str, finding: str | int) -> tuple[str, ...]:
-        """The external labels a finding counts towards (empty when it maps to none)."""
-        name = self.finding(finding).name
+        """The external labels a finding counts towards (empty when it maps to none).
+
+        Chest ImaGenome (``"imagenome"``) labels a finding by its Chest ImaGenome-level finding
+        (:meth:`finding_root`): ``labels_for("imagenome", "granuloma") == ("calcified nodule",)``.
+        The other vocabularies list each finding they count explicitly in their mapping table.
+        """
+        name = (self.finding_root(finding) if vocab == "imagenome" else self.finding(finding)).name
         return tuple(lab for lab, names in self._mapping(vocab).items() if name in names)
 
     def _mapping(self, vocab: str) -> dict[str, tuple[str, ...]]:
@@ -286,154 +312,3 @@ class Ontology:
             f"Ontology(version={self.version!r}, regions={self.num_regions}, "
             f"findings={self.num_findings}, relations={len(self.relations)})"
         )
-
-
-def _build_keys(kind: str, concepts: Sequence[Region] | Sequence[Finding]) -> dict[str, int]:
-    keys: dict[str, int] = {}
-    for concept in concepts:
-        for term in (concept.name, *concept.synonyms):
-            key = normalize_term(term)
-            if key in keys and keys[key] != concept.index:
-                other = concepts[keys[key]].name
-                raise OntologyError(f"{kind} synonym {term!r} names both {other!r} and {concept.name!r}")
-            keys[key] = concept.index
-    return keys
-
-
-def _expand(names: Iterable[str], findings: Sequence[Finding]) -> tuple[str, ...]:
-    out: list[str] = []
-    for name in names:
-        if name.startswith("@"):  # a whole category, e.g. @tubesandlines
-            out.extend(f.name for f in findings if f.category == name[1:])
-        elif name:
-            out.append(name)
-    return tuple(out)
-
-
-def load_ontology(data_dir: str | Path | None = None) -> Ontology:
-    """Load an ontology from a data folder (the packaged one by default).
-
-    The folder holds ``ontology.yaml``, ``anatomy.yaml``, ``findings.yaml``, ``labels.yaml``
-    and ``mappings/*.csv``; a user may copy and extend it. Inconsistent data raises
-    :class:`OntologyError` naming the offending entry.
-    """
-    root = Path(data_dir) if data_dir is not None else _packaged_data_dir()
-    manifest = _read_yaml(root / "ontology.yaml")
-    anatomy = _read_yaml(root / "anatomy.yaml")
-    vocab = _read_yaml(root / "findings.yaml")
-    labels = _read_yaml(root / "labels.yaml")
-
-    regions = tuple(
-        Region(
-            index=i,
-            name=normalize_term(r["name"]),
-            laterality=r["laterality"],
-            zone=r["zone"],
-            parent=normalize_term(r["parent"]) if r.get("parent") else None,
-            plot_xy=(float(r["plot_xy"][0]), float(r["plot_xy"][1])),
-            synonyms=tuple(normalize_term(s) for s in r.get("synonyms", ())),
-        )
-        for i, r in enumerate(anatomy["regions"])
-    )
-    findings = tuple(
-        Finding(
-            index=i,
-            name=normalize_term(f["name"]),
-            category=f["category"],
-            default_regions=tuple(normalize_term(s) for s in f["default_regions"]),
-            synonyms=tuple(normalize_term(s) for s in f.get("synonyms", ())),
-        )
-        for i, f in enumerate(vocab["findings"])
-    )
-    relations = tuple(
-        RelationType(index=i, name=r["name"], source=r["source"], target=r["target"])
-        for i, r in enumerate(labels["relations"])
-    )
-    label_sets = {k: tuple(normalize_term(v) for v in labels[k]) for k in LABEL_KINDS}
-
-    mappings: dict[str, dict[str, tuple[str, ...]]] = {}
-    for name in ("chexpert14", "chestxray14"):
-        table: dict[str, list[str]] = {}
-        for row in _read_csv(root / "mappings" / f"{name}.csv"):
-            table.setdefault(row["label"], []).append(normalize_term(row["finding"] or ""))
-        mappings[name] = {k: _expand(v, findings) for k, v in table.items()}
-    mappings["imagenome"] = {
-        normalize_term(row["attribute"]): (normalize_term(row["finding"]),)
-        for row in _read_csv(root / "mappings" / "imagenome.csv")
-    }
-    radgraph_labels = {
-        row["label"]: (row["node_type"], row["existence"]) for row in _read_csv(root / "mappings" / "radgraph.csv")
-    }
-    radgraph_relations = {
-        row["radgraph_relation"]: row["relation"] for row in _read_csv(root / "mappings" / "radgraph_relations.csv")
-    }
-
-    onto = Ontology(
-        declared_version=str(manifest["version"]),
-        declared_fingerprint=manifest.get("fingerprint"),
-        regions=regions,
-        findings=findings,
-        relations=relations,
-        labels=label_sets,
-        adjacency=tuple((normalize_term(a), normalize_term(b)) for a, b in anatomy.get("adjacent", ())),
-        sided_terms={normalize_term(k): normalize_term(v) for k, v in anatomy.get("sided_terms", {}).items()},
-        severity_cues={k: tuple(normalize_term(c) for c in v) for k, v in labels["severity_cues"].items()},
-        change_cues={k: tuple(normalize_term(c) for c in v) for k, v in labels["change_cues"].items()},
-        change_to_progression={
-            normalize_term(k): normalize_term(v) for k, v in labels["change_to_progression"].items()
-        },
-        mappings=mappings,
-        radgraph_labels=radgraph_labels,
-        radgraph_relations=radgraph_relations,
-        _region_keys=_build_keys("region", regions),
-        _finding_keys=_build_keys("finding", findings),
-    )
-    _validate(onto)
-    return onto
-
-
-def _validate(onto: Ontology) -> None:
-    """Referential integrity: every name a table uses must exist."""
-    names = set(onto.region_names)
-    if len(names) != len(onto.regions):
-        raise OntologyError("region names are not unique")
-    if len(set(onto.finding_names)) != len(onto.findings):
-        raise OntologyError("finding names are not unique")
-    for r in onto.regions:
-        if r.parent is not None and r.parent not in names:
-            raise OntologyError(f"region {r.name!r}: parent {r.parent!r} is not a region")
-    for a, b in onto.adjacency:
-        for n in (a, b):
-            if n not in names:
-                raise OntologyError(f"adjacency ({a!r}, {b!r}): {n!r} is not a region")
-    for f in onto.findings:
-        for n in f.default_regions:
-            if n not in names:
-                raise OntologyError(f"finding {f.name!r}: default region {n!r} is not a region")
-    for term, suffix in onto.sided_terms.items():
-        for side in ("right", "left"):
-            if f"{side} {suffix}" not in names:
-                raise OntologyError(f"sided term {term!r}: {side} {suffix!r} is not a region")
-    finding_names = set(onto.finding_names)
-    for vocab, table in onto.mappings.items():
-        for label, targets in table.items():
-            for t in targets:
-                if t not in finding_names:
-                    raise OntologyError(f"{vocab} mapping {label!r}: {t!r} is not a finding")
-    for kind in ("severity_cues", "change_cues"):
-        allowed = onto.labels["severity" if kind == "severity_cues" else "change"]
-        for label in getattr(onto, kind):
-            if label not in allowed:
-                raise OntologyError(f"{kind}: {label!r} is not a label")
-    for change, prog in onto.change_to_progression.items():
-        if change not in onto.labels["change"] or prog not in onto.labels["progression"]:
-            raise OntologyError(f"change_to_progression {change!r} -> {prog!r} names an unknown label")
-    for rel in onto.relations:
-        if rel.source not in ("anatomy", "finding") or rel.target not in ("anatomy", "finding"):
-            raise OntologyError(f"relation {rel.name!r} links unknown node types")
-
-
-@lru_cache(maxsize=1)
-def get_ontology() -> Ontology:
-    """The packaged ontology (loaded once)."""
-    return load_ontology()

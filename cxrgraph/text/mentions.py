@@ -13,7 +13,17 @@ from typing import NamedTuple
 
 from cxrgraph.ontology import Ontology, get_ontology
 
-__all__ = ["Mention", "MentionMatcher", "get_matcher", "trie_regex", "FINDING", "REGION", "SIDED", "SIDE"]
+__all__ = [
+    "Mention",
+    "MentionMatcher",
+    "get_matcher",
+    "mention_term",
+    "trie_regex",
+    "FINDING",
+    "REGION",
+    "SIDED",
+    "SIDE",
+]
 
 #: Mention kinds.
 FINDING, REGION, SIDED, SIDE = "finding", "region", "sided", "side"
@@ -88,6 +98,10 @@ _PREDICATES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
+# what may join two findings named as alternatives of one finding ("mass or nodule", "nodule/mass")
+_ALTERNATIVE = re.compile(r"\s*(?:/|or|and/or|versus|vs\.?)\s*", re.IGNORECASE)
+
+
 def _variants(phrase: str) -> list[str]:
     """The phrase with its last word in singular and plural form."""
     out = [phrase]
@@ -141,6 +155,14 @@ def trie_regex(phrases: list[str]) -> str:
     return build(trie)
 
 
+def mention_term(text: str) -> str:
+    """A mention's words as the graph keeps them: lower case, runs of white space as one blank."""
+    words = text.lower()
+    if words.isascii() and words.isprintable() and "  " not in words:
+        return words
+    return " ".join(words.split())
+
+
 class MentionMatcher:
     """Finds ontology mentions in text; build once (see :func:`get_matcher`) and reuse.
 
@@ -176,6 +198,11 @@ class MentionMatcher:
             for name, words, pattern in _PREDICATES
         ]
         self._space = re.compile(r"\s+")
+        # (finding, finding) named as alternatives -> the one finding of uncertain type they are read as
+        self._either: dict[tuple[int, int], int] = {}
+        for f in onto.findings:
+            kinds = [onto.finding_index(n) for n in f.either_of]
+            self._either.update({(a, b): f.index for a in kinds for b in kinds if a != b})
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(phrases={len(self._table)})"
@@ -217,6 +244,26 @@ class MentionMatcher:
                 out = [x for x in out if x.end <= a or x.start >= b]
                 out.append(Mention(FINDING, idx, a, b, m.group()))
                 out.sort(key=lambda x: x.start)
+        return out
+
+    def alternatives(self, sentence: str, findings: list[Mention]) -> list[tuple[int, Mention]]:
+        """Findings named as alternatives of one finding ("nodule or mass", "nodule/mass").
+
+        Returns ``(i, merged)`` for each pair ``findings[i], findings[i + 1]`` that make up one
+        finding of uncertain type (the ontology's ``either_of``), ``merged`` spanning both. The
+        caller decides whether to merge: a negated pair ("no nodule or mass") says that neither
+        is there and stays two findings.
+        """
+        out: list[tuple[int, Mention]] = []
+        if not self._either:
+            return out
+        for i in range(len(findings) - 1):
+            a, b = findings[i], findings[i + 1]
+            target = self._either.get((a.value, b.value))
+            # pairs never share a mention ("nodule or mass or nodule")
+            shared = bool(out) and out[-1][0] == i - 1
+            if target is not None and not shared and _ALTERNATIVE.fullmatch(sentence, a.end, b.start):
+                out.append((i, Mention(FINDING, target, a.start, b.end, sentence[a.start : b.end])))
         return out
 
     @staticmethod

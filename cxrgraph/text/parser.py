@@ -194,20 +194,22 @@ def _read_rules(
     region_names, finding_names, ex_code, sev_code, ch_code = _names(onto)
     for si, ((a, _b), sent) in enumerate(zip(spans, sentences)):
         regions, findings, suggestive = read_sentence(sent, onto)
-        for r, start, end in regions:
-            mentions.append(ReportMention(REGION, region_names[r], si, (a + start, a + end)))
+        for r, start, end, term in regions:
+            mentions.append(ReportMention(REGION, region_names[r], si, (a + start, a + end), term))
             rows[si * num_regions + r] = 1
         suggest.extend(suggestive)
-        for f, start, end, existence, severity, change, f_regions, explicit in findings:
+        for f, start, end, existence, severity, change, f_regions, explicit, term in findings:
             span = (a + start, a + end)
-            mentions.append(ReportMention(FINDING, finding_names[f], si, span))
+            mentions.append(ReportMention(FINDING, finding_names[f], si, span, term))
             ex, sev, ch = ex_code[existence], sev_code[severity], ch_code[change]
             for r in f_regions:
                 if explicit:
                     rows[si * num_regions + r] = 1
                 codes.append((f, r, ex, sev, ch))
                 triplets.append(
-                    ReportTriplet(region_names[r], finding_names[f], existence, severity, change, si, span, explicit)
+                    ReportTriplet(
+                        region_names[r], finding_names[f], existence, severity, change, si, span, explicit, term
+                    )
                 )
     return {
         "report_triplets": triplets,

@@ -28,6 +28,8 @@ class ReportTriplet(NamedTuple):
         sentence: Index into :attr:`ReportGraph.sentences`.
         span: ``(start, end)`` of the finding mention in the report text.
         explicit: Whether the report named the region (``False``: the finding's default region).
+        term: The report's own words for the finding, normalised (lower case, single blanks):
+            ``"calcified granulomas"`` beside the finding ``"granuloma"``.
     """
 
     region: str
@@ -38,6 +40,7 @@ class ReportTriplet(NamedTuple):
     sentence: int
     span: tuple[int, int]
     explicit: bool = True
+    term: str = ""
 
     def to_triplet(self) -> Triplet:
         """The plain :class:`~cxrgraph.graph.Triplet` (no provenance)."""
@@ -51,12 +54,14 @@ class ReportTriplet(NamedTuple):
 
 
 class ReportMention(NamedTuple):
-    """A concept mention: ``kind`` is ``"finding"`` or ``"region"``, ``name`` the concept name."""
+    """A concept mention: ``kind`` is ``"finding"`` or ``"region"``, ``name`` the concept name,
+    ``term`` the report's own words for it (normalised: lower case, single blanks)."""
 
     kind: str
     name: str
     sentence: int
     span: tuple[int, int]
+    term: str = ""
 
 
 class ReportTriplets(list):
@@ -150,6 +155,24 @@ class ReportGraph(ClinicalGraph):
             # plain tuples: a graph read back from a cache written before named tuples were kept
             items = [ReportTriplet(*t) for t in items]
         return ReportTriplets(items, self)
+
+    @property
+    def finding_terms(self) -> list[tuple[str, ...]]:
+        """The report's own terms for each finding node, in node order (``K`` entries).
+
+        Entry ``k`` holds the distinct normalised phrases the report used for finding ``k``, in
+        reading order (``("calcified granuloma", "granulomas")`` for ``"granuloma"``); a finding the
+        report does not mention has ``()``.
+        """
+        p = self.__dict__.get("_pending")
+        onto = p["ontology"] if p is not None else get_ontology()
+        out: list[list[str]] = [[] for _ in range(onto.num_findings)]
+        for m in self._parsed("mentions") or []:
+            if m[0] == FINDING and len(m) > 4 and m[4]:
+                terms = out[onto.finding_index(m[1])]
+                if m[4] not in terms:
+                    terms.append(m[4])
+        return [tuple(t) for t in out]
 
     @classmethod
     def build(

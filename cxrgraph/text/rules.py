@@ -11,24 +11,32 @@ what a fresh reading would.
 from __future__ import annotations
 
 from cxrgraph.ontology import Ontology
-from cxrgraph.text.mentions import FINDING, REGION, get_matcher
-from cxrgraph.text.modifiers import get_modifier_finder
+from cxrgraph.text.mentions import FINDING, REGION, Mention, MentionMatcher, get_matcher, mention_term
+from cxrgraph.text.modifiers import ABSENT, PRESENT, UNCERTAIN, Modifiers, get_modifier_finder
 from cxrgraph.text.relations import attach, suggestive_pairs
 
-__all__ = ["FindingReading", "SentenceReading", "read_sentence", "sentence_cache_info", "set_sentence_cache_size"]
+__all__ = [
+    "FindingReading",
+    "SentenceReading",
+    "merge_alternatives",
+    "read_sentence",
+    "sentence_cache_info",
+    "set_sentence_cache_size",
+]
 
 
 #: One finding mention of a sentence and what the sentence says of it, sentence offsets:
-#: ``(finding, start, end, existence, severity, change, regions, explicit)``.
-FindingReading = tuple[int, int, int, str, str, str, tuple[int, ...], bool]
+#: ``(finding, start, end, existence, severity, change, regions, explicit, term)`` with ``term``
+#: the mention's words, normalised (lower case, single blanks).
+FindingReading = tuple[int, int, int, str, str, str, tuple[int, ...], bool, str]
 
 #: What the rules backend reads from one sentence: ``(regions, findings, suggestive_of)`` with
-#: ``regions`` the ``(region, start, end)`` of every region mention, ``findings`` the
+#: ``regions`` the ``(region, start, end, term)`` of every region mention, ``findings`` the
 #: :data:`FindingReading` of every finding mention left to right and ``suggestive_of`` the
 #: ``(finding, finding)`` index pairs ("opacity ... may represent pneumonia"). Plain tuples of
 #: ints and strings, not named tuples: the garbage collector stops tracking such tuples, so a full
 #: cache adds nothing to its full collections (named tuples cost ~40 % of the parse time there).
-SentenceReading = tuple[tuple[tuple[int, int, int], ...], tuple[FindingReading, ...], tuple[tuple[int, int], ...]]
+SentenceReading = tuple[tuple[tuple[int, int, int, str], ...], tuple[FindingReading, ...], tuple[tuple[int, int], ...]]
 
 
 _EMPTY: SentenceReading = ((), (), ())
@@ -39,13 +47,18 @@ def _read(sentence: str, onto: Ontology) -> SentenceReading:
     found = get_matcher(onto).find(sentence, lower)
     if not found:
         return _EMPTY
-    regions = tuple((m.value, m.start, m.end) for m in found if m.kind == REGION)
+    regions = tuple(
+        (m.value, m.start, m.end, mention_term(sentence[m.start : m.end])) for m in found if m.kind == REGION
+    )
     findings = [m for m in found if m.kind == FINDING]
     if not findings:
         return (regions, (), ())
+    matcher = get_matcher(onto)
     mods = get_modifier_finder(onto).analyse(
         sentence, [(m.start, m.end) for m in findings], blocked=[(m.start, m.end) for m in found], lower=lower
     )
+    if len(findings) > 1:
+        findings, mods, found = merge_alternatives(sentence, matcher, findings, mods, found)
     atts = attach(sentence, found, onto)
     regions_of = {id(att.mention): att.regions for att in atts}
     explicit_of = {id(att.mention): att.explicit for att in atts}
@@ -58,10 +71,63 @@ def _read(sentence: str, onto: Ontology) -> SentenceReading:
             regions_of[id(dst)] = regions_of[id(src)]
             explicit_of[id(dst)] = True
     read = tuple(
-        (m.value, m.start, m.end, mod.existence, mod.severity, mod.change, tuple(regions_of[id(m)]), explicit_of[id(m)])
+        (
+            m.value,
+            m.start,
+            m.end,
+            mod.existence,
+            mod.severity,
+            mod.change,
+            tuple(regions_of[id(m)]),
+            explicit_of[id(m)],
+            mention_term(sentence[m.start : m.end]),
+        )
         for m, mod in zip(findings, mods)
     )
     return (regions, read, tuple(suggest))
+
+
+_RANK = {ABSENT: 0, UNCERTAIN: 1, PRESENT: 2}
+
+
+def merge_alternatives(
+    sentence: str, matcher: MentionMatcher, findings: list[Mention], mods: list[Modifiers], found: list[Mention]
+) -> tuple[list[Mention], list[Modifiers], list[Mention]]:
+    """Read a pair named as alternatives ("nodule/mass") as the one finding of uncertain type it
+    makes up, unless it is negated ("no nodule or mass": neither is there, two absent findings)."""
+    pairs = [
+        (i, m)
+        for i, m in matcher.alternatives(sentence, findings)
+        if ABSENT not in (mods[i].existence, mods[i + 1].existence)
+    ]
+    if not pairs:
+        return findings, mods, found
+    merged_at = dict(pairs)
+    new_f: list[Mention] = []
+    new_m: list[Modifiers] = []
+    gone: set[int] = set()
+    i = 0
+    while i < len(findings):
+        if i in merged_at:
+            a, b = mods[i], mods[i + 1]
+            new_f.append(merged_at[i])
+            new_m.append(
+                Modifiers(
+                    a.existence if _RANK[a.existence] >= _RANK[b.existence] else b.existence,
+                    a.severity if a.severity != "unspecified" else b.severity,
+                    a.change if a.change != "unspecified" else b.change,
+                    a.clause,
+                    a.cue or b.cue,
+                )
+            )
+            gone.update((id(findings[i]), id(findings[i + 1])))
+            i += 2
+            continue
+        new_f.append(findings[i])
+        new_m.append(mods[i])
+        i += 1
+    found = sorted([m for m in found if id(m) not in gone] + [m for _i, m in pairs], key=lambda m: m.start)
+    return new_f, new_m, found
 
 
 class _Cache:

@@ -23,10 +23,11 @@ from typing import Any
 import torch
 
 from cxrgraph.ontology import Ontology
-from cxrgraph.text.mentions import FINDING, REGION, get_matcher
+from cxrgraph.text.mentions import FINDING, REGION, get_matcher, mention_term
 from cxrgraph.text.modifiers import ABSENT, PRESENT, UNCERTAIN, get_modifier_finder
 from cxrgraph.text.relations import attach, suggestive_pairs
 from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
+from cxrgraph.text.rules import merge_alternatives
 
 __all__ = ["make_pipeline", "parse_with_stanza", "default_model_dir", "StanzaModelsMissing"]
 
@@ -239,13 +240,17 @@ def parse_with_stanza(
         findings = [m for m in found if m.kind == FINDING]
         for m in found:
             if m.kind == REGION:
-                mentions.append(ReportMention(REGION, region_names[m.value], si, (a + m.start, a + m.end)))
+                mentions.append(
+                    ReportMention(REGION, region_names[m.value], si, (a + m.start, a + m.end), mention_term(m.text))
+                )
                 pairs.add((si, m.value))
         if not findings:
             continue
         mods = finder.analyse(
             sent_text, [(m.start, m.end) for m in findings], blocked=[(m.start, m.end) for m in found]
         )
+        if len(findings) > 1:
+            findings, mods, found = merge_alternatives(sent_text, matcher, findings, mods, found)
         heads = {}
         for m in findings:
             ids = tree.words_in(a + m.start, a + m.end)
@@ -286,7 +291,8 @@ def parse_with_stanza(
                 existence = ABSENT
             span = (a + m.start, a + m.end)
             att = located[id(m)]
-            mentions.append(ReportMention(FINDING, finding_names[m.value], si, span))
+            term = mention_term(m.text)
+            mentions.append(ReportMention(FINDING, finding_names[m.value], si, span, term))
             for r in att.regions:
                 if att.explicit:
                     pairs.add((si, r))
@@ -300,6 +306,7 @@ def parse_with_stanza(
                         si,
                         span,
                         att.explicit,
+                        term,
                     )
                 )
     rows = torch.zeros((len(sentences), onto.num_regions), dtype=torch.bool)

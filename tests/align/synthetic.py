@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from cxrgraph.nn import GraphEmbeddings
+from cxrgraph.ontology import get_ontology
 
-B, R, K, D, S, P = 8, 29, 80, 32, 4, 16
+# K is the ontology's number of findings: the losses' defaults size themselves by it
+B, R, K, D, S, P = 8, 29, get_ontology().num_findings, 32, 4, 16
 
 
 def permute(emb: GraphEmbeddings, perm: torch.Tensor) -> GraphEmbeddings:

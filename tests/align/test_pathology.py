@@ -3,7 +3,7 @@ import torch
 
 from cxrgraph.align import PatchCorrelationLoss, PathologyAlignment
 
-from .synthetic import D, P, derangement, make_pair
+from .synthetic import D, K, P, derangement, make_pair
 
 
 def test_pathology_alignment_aligned_beats_shuffled():
@@ -11,7 +11,7 @@ def test_pathology_alignment_aligned_beats_shuffled():
     image, text, _ = make_pair()
     loss = PathologyAlignment(D)
     obs, attn = loss.extractor(image.tokens)
-    assert obs.shape == (image.batch_size, 80, D) and attn.shape == (image.batch_size, 80, P)
+    assert obs.shape == (image.batch_size, K, D) and attn.shape == (image.batch_size, K, P)
     text_path = obs.detach() + 0.05 * torch.randn_like(obs)
     perm = derangement(image.batch_size)
     aligned = loss(image.tokens, text_path, text.finding_mask)

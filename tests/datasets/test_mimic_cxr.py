@@ -153,3 +153,26 @@ def test_an_edited_report_is_parsed_again_and_a_byte_order_mark_is_not_text(tmp_
     again = MIMICCXRReportGraphs(root)
     graph = again[again.ids.index("50000001")]
     assert "pleural effusion" in graph.positive_findings() and graph.errors == []
+
+
+def test_report_graphs_follow_the_parser_version(tmp_path, monkeypatch):
+    # an edited parser rule (a new parser version) parses every report again; the same version reads the cache
+    pytest.importorskip("cxrgraph.text")
+    import cxrgraph.text
+    import cxrgraph.text.version
+
+    root = write_mimic_cxr(tmp_path / "mimic")
+    MIMICCXRReportGraphs(root)
+    parsed = []
+    real = cxrgraph.text.parse_report
+
+    def counting(text, *args, **kwargs):
+        parsed.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(cxrgraph.text, "parse_report", counting)
+    MIMICCXRReportGraphs(root)
+    assert parsed == []
+    monkeypatch.setattr(cxrgraph.text.version, "parser_version", lambda backend="rules": f"{backend}-edited")
+    again = MIMICCXRReportGraphs(root)
+    assert len(parsed) == len(again) + len(again.failures) == 4

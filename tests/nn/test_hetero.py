@@ -4,6 +4,9 @@ from torch_geometric.loader import DataLoader
 
 from cxrgraph.graph import LOCATED_AT, ClinicalGraph
 from cxrgraph.nn import HeteroGraphEncoder, add_reverse_edges, clinical_metadata, dense_nodes
+from cxrgraph.ontology import get_ontology
+
+K = get_ontology().num_findings
 
 
 def graphs():
@@ -20,7 +23,7 @@ def features(n_graphs: int, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {
         "anatomy": torch.randn(29 * n_graphs, 16, generator=g),
-        "finding": torch.randn(80 * n_graphs, 16, generator=g),
+        "finding": torch.randn(K * n_graphs, 16, generator=g),
     }
 
 
@@ -35,7 +38,7 @@ def test_batched_equals_one_by_one(conv):
     anatomy = dense_nodes(out["anatomy"], 29)
     for i, g in enumerate(gs):
         single = model(
-            {"anatomy": x["anatomy"][29 * i : 29 * (i + 1)], "finding": x["finding"][80 * i : 80 * (i + 1)]},
+            {"anatomy": x["anatomy"][29 * i : 29 * (i + 1)], "finding": x["finding"][K * i : K * (i + 1)]},
             g.edge_index_dict,
         )
         assert torch.allclose(anatomy[i], single["anatomy"], atol=1e-5)

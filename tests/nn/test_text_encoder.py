@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from cxrgraph.nn import TextGraphEncoder, TextGraphInputs, default_text_model_path
+from cxrgraph.ontology import get_ontology
 
 SENTENCES = [
     ["Large left pleural effusion.", "The heart is normal in size.", "Left basilar opacity."],
@@ -40,7 +41,7 @@ def test_default_model_is_the_offline_minilm():
 
 def test_shapes_masks_and_repr(encoder, inputs):
     out = encoder.encode(inputs)
-    assert out.anatomy.shape == (2, 29, 32) and out.finding.shape == (2, 80, 32)
+    assert out.anatomy.shape == (2, 29, 32) and out.finding.shape == (2, get_ontology().num_findings, 32)
     assert out.tokens.shape == (2, 3, 32) and out.summary.shape == (2, 32)
     assert out.token_mask.tolist() == [[True, True, True], [True, True, False]]
     assert out.anatomy_mask[0].nonzero().flatten().tolist() == [11, 14, 24]
@@ -71,7 +72,7 @@ def test_batch_order_equivariance_and_existence(encoder):
     rev = encoder.encode(TextGraphInputs.build(SENTENCES[::-1], REGIONS[::-1], MENTIONS[::-1]))
     assert torch.allclose(fwd.anatomy, rev.anatomy.flip(0), atol=1e-4)
     assert torch.allclose(fwd.finding, rev.finding.flip(0), atol=1e-4)
-    existence = torch.full((2, 80), -1)
+    existence = torch.full((2, get_ontology().num_findings), -1)
     existence[0, 3] = 1
     existence[1, 3] = 0
     with_ex = encoder.encode(TextGraphInputs.build(SENTENCES, REGIONS, MENTIONS, existence))

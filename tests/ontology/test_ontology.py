@@ -156,9 +156,12 @@ def test_region_synonyms(onto, phrase, region):
         ("blunting of the costophrenic angle", "costophrenic angle blunting"),
         ("effusion", "pleural effusion"),
         ("ETT", "endotracheal tube"),
-        ("Dobhoff", "enteric tube"),
-        ("emphysema", "copd/emphysema"),
-        ("granuloma", "granulomatous disease"),
+        ("Dobhoff", "feeding tube"),
+        ("orogastric tube", "enteric tube"),
+        ("emphysema", "emphysema"),
+        ("COPD", "copd/emphysema"),
+        ("granuloma", "granuloma"),
+        ("old granulomatous disease", "granulomatous disease"),
         ("bibasilar atelectasis", "atelectasis"),
     ],
 )
@@ -256,3 +259,95 @@ def test_ontology_import_does_not_import_torch():
     code = "import sys, cxrgraph.ontology as o; o.get_ontology(); print(json.dumps('torch' in sys.modules))"
     out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) is False
+
+
+def test_existence_cues_are_data_and_checked(tmp_path, onto):
+    # the parser's negation and uncertainty triggers live in labels.yaml beside the other cues
+    assert "no evidence of" in onto.existence_cues["negation_before"]
+    assert "cannot be excluded" in onto.existence_cues["uncertainty_after"]
+    # coordinators join alternatives and never decide: they are not listed as triggers
+    assert not {"or", "versus", "vs", "either"} & {w for v in onto.existence_cues.values() for w in v}
+    cases = [
+        (lambda c: c["negation_before"].append("no evidence of"), r"negation_before lists \['no evidence of'\]"),
+        (lambda c: c.pop("affirm"), r"lacks \['affirm'\]"),
+        (lambda c: c.__setitem__("negation_sideways", ["no"]), r"unknown lists \['negation_sideways'\]"),
+        (lambda c: c["pseudo"].append("no evidence of"), r"\['no evidence of'\] both in pseudo"),
+    ]
+    for k, (edit, message) in enumerate(cases):
+        root = _copy_data(tmp_path / str(k))
+        doc = yaml.safe_load((root / "labels.yaml").read_text())
+        edit(doc["existence_cues"])
+        (root / "labels.yaml").write_text(yaml.safe_dump(doc))
+        with pytest.raises(OntologyError, match=message):
+            load_ontology(root)
+
+
+# findings reports name often that Chest ImaGenome folds into a broader one: (finding, parent, a report phrase)
+KINDS = [
+    ("granuloma", "calcified nodule", "calcified granuloma"),
+    ("hiatal hernia", "hernia", "hiatus hernia"),
+    ("emphysema", "copd/emphysema", "emphysematous changes"),
+    ("infection", "pneumonia", "infectious process"),
+    ("central venous catheter", "ij line", "central line"),
+    ("dialysis catheter", "ij line", "hemodialysis catheter"),
+    ("defibrillator", "cardiac pacer and wires", "AICD"),
+    ("loop recorder", "cardiac pacer and wires", "implantable loop recorder"),
+    ("nasogastric tube", "enteric tube", "NG tube"),
+    ("feeding tube", "enteric tube", "Dobhoff tube"),
+    ("surgical clips", "cabg grafts", "surgical clips"),
+    ("volume loss", "atelectasis", "loss of lung volume"),
+    ("hazy opacity", "pulmonary edema/hazy opacity", "haziness"),
+]
+
+
+@pytest.mark.parametrize(("finding", "parent", "phrase"), KINDS)
+def test_new_kinds_keep_their_chest_imagenome_parent(onto, finding, parent, phrase):
+    f = onto.finding(phrase)
+    assert f.name == finding and f.parent == parent
+    assert onto.finding_parent(finding).name == parent and onto.finding_root(finding).name == parent
+    assert f in onto.finding_children(parent)
+    # the Chest ImaGenome attribute of the kind is its parent's
+    assert onto.labels_for("imagenome", finding) == (parent,)
+    assert onto.finding_roots[f.index] == onto.finding_index(parent)
+    # appended after the original 80 findings: existing indices keep their meaning
+    assert f.index >= len(IMAGENOME_FINDINGS) + 5
+
+
+def test_new_kinds_map_to_the_labels_their_vocabularies_count(onto):
+    # ChestX-ray14 (NegBio / MeSH) counts emphysema, not COPD; a hiatal hernia is a hernia
+    assert onto.labels_for("chestxray14", "emphysema") == ("Emphysema",)
+    assert onto.labels_for("chestxray14", "copd/emphysema") == ()
+    assert onto.labels_for("chestxray14", "hiatal hernia") == ("Hernia",)
+    assert onto.labels_for("chestxray14", "infection") == ()
+    assert onto.labels_for("chestxray14", "granuloma") == ()
+    # CheXpert's labeller counts an infection as pneumonia; every device kind is a support device
+    assert onto.labels_for("chexpert14", "infection") == ("Pneumonia",)
+    for name in ("central venous catheter", "dialysis catheter", "defibrillator", "loop recorder", "nasogastric tube"):
+        assert onto.labels_for("chexpert14", name) == ("Support Devices",)
+    assert onto.labels_for("chexpert14", "surgical clips") == ("Support Devices",)
+    # a finding of Chest ImaGenome's own level maps to itself
+    assert onto.labels_for("imagenome", "calcified nodule") == ("calcified nodule",)
+    assert onto.finding("mass/nodule (not otherwise specified)").either_of == ("mass", "nodule")
+    # edema and atelectasis are counted, not the haze or the volume loss that may come with them
+    assert onto.labels_for("chestxray14", "hazy opacity") == onto.labels_for("chestxray14", "volume loss") == ()
+    # cystic fibrosis is not pulmonary fibrosis, and not a Chest ImaGenome finding
+    cf = onto.finding("cystic fibrosis")
+    assert cf.parent is None and onto.labels_for("chestxray14", cf.name) == onto.labels_for("imagenome", cf.name) == ()
+
+
+def test_bad_parents_and_alternatives_are_rejected(tmp_path):
+    def edited(k, change):
+        root = _copy_data(tmp_path / str(k))
+        doc = yaml.safe_load((root / "findings.yaml").read_text())
+        change({f["name"]: f for f in doc["findings"]})
+        (root / "findings.yaml").write_text(yaml.safe_dump(doc))
+        return root
+
+    with pytest.raises(OntologyError, match="'granuloma': parent 'calcified nodul' is not a finding"):
+        load_ontology(edited(0, lambda f: f["granuloma"].update(parent="calcified nodul")))
+    with pytest.raises(OntologyError, match="parent 'granuloma' has a parent itself"):
+        load_ontology(edited(1, lambda f: f["hiatal hernia"].update(parent="granuloma")))
+    with pytest.raises(OntologyError, match="either_of names 'nodul'"):
+        load_ontology(
+            edited(2, lambda f: f["mass/nodule (not otherwise specified)"].update(either_of=["mass", "nodul"]))
+        )

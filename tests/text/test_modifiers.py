@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxrgraph.text.mentions import FINDING, get_matcher
-from cxrgraph.text.modifiers import _nearest_label, _unblocked, _words_between, get_modifier_finder
+from cxrgraph.text.modifiers import _nearest_label, get_modifier_finder
+from cxrgraph.text.triggers import unblocked as _unblocked
+from cxrgraph.text.triggers import words_between as _words_between
 
 
 def _mods(sentence):
@@ -134,3 +136,23 @@ def test_bisecting_lookups_match_their_definitions(sentence):
                 args = (sentence, m.start, m.end, c0, c1, finder._change)
                 got = _nearest_label(sentence, hits, *args[1:], before=3, after=5, inside=inside)
                 assert got == _nearest_by_definition(sentence, hits, *args[1:], 3, 5, inside)
+
+
+def test_triggers_are_read_from_the_ontology_data(tmp_path):
+    # the trigger lists are data: a trigger added to labels.yaml decides without a code change
+    import shutil
+
+    import yaml
+
+    from cxrgraph.ontology import data_dir, load_ontology
+    from cxrgraph.text import parse_report
+
+    root = tmp_path / "data"
+    shutil.copytree(data_dir(), root)
+    doc = yaml.safe_load((root / "labels.yaml").read_text())
+    doc["existence_cues"]["negation_after"].append("is nowhere to be seen")
+    (root / "labels.yaml").write_text(yaml.safe_dump(doc))
+    edited = load_ontology(root)
+    text = "FINDINGS: The pneumothorax is nowhere to be seen."
+    assert [t.existence for t in parse_report(text).triplets] == ["present", "present"]
+    assert [t.existence for t in parse_report(text, ontology=edited).triplets] == ["absent", "absent"]

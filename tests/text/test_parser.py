@@ -6,6 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cxrgraph.graph import ClinicalGraph
+from cxrgraph.ontology import get_ontology
 from cxrgraph.text import assertion, parse_report, parse_reports
 
 MIMIC = """FINAL REPORT
@@ -308,3 +310,56 @@ def test_no_sentence_is_lost_under_headers_sub_headings_and_byte_order_marks(rep
     for sentence in wanted:
         assert any(sentence in s for s in g.sentences), (sentence, g.sentences)
     assert not any("Cough" in s or s == "None." for s in g.sentences)  # administrative text stays out
+
+
+@pytest.mark.parametrize(
+    ("names_it", "names_another", "finding", "instead"),
+    [
+        # related but different concepts are their own findings (ChestX-ray14 counts only the first)
+        ("Emphysematous changes.", "Hyperinflated lungs compatible with COPD.", "emphysema", "copd/emphysema"),
+        ("Right basilar pneumonia.", "Bilateral opacities compatible with infection.", "pneumonia", "infection"),
+        ("Left basilar atelectasis.", "Stable left-sided volume loss.", "atelectasis", "volume loss"),
+        (
+            "Mild interstitial edema.",
+            "Haziness in the right lung apex.",
+            "pulmonary edema/hazy opacity",
+            "hazy opacity",
+        ),
+        ("Apical pulmonary fibrosis.", "Changes of cystic fibrosis.", "fibrosis", "cystic fibrosis"),
+        ("Centrilobular emphysema.", "Bullous emphysematous changes.", "emphysema", "cyst/bullae"),
+        # kinds that reports name: the kind, whose parent is the Chest ImaGenome-level finding
+        (
+            "Calcified nodule in the left lung.",
+            "Calcified granuloma in the left lung.",
+            "calcified nodule",
+            "granuloma",
+        ),
+        ("Large diaphragmatic hernia.", "Large hiatal hernia.", "hernia", "hiatal hernia"),
+        ("Orogastric tube in the stomach.", "NG tube tip in the stomach.", "enteric tube", "nasogastric tube"),
+    ],
+)
+def test_related_concepts_are_kept_apart(names_it, names_another, finding, instead):
+    it = parse_report(f"FINDINGS: {names_it}")
+    other = parse_report(f"FINDINGS: {names_another}")
+    assert finding in it.positive_findings() and instead not in it.positive_findings()
+    assert instead in other.positive_findings() and finding not in other.positive_findings()
+    # each term is kept beside the finding it was read as
+    terms = {t.term for t in other.triplets if t.finding == instead}
+    assert len(terms) == 1 and terms.pop() in names_another.lower()
+
+
+def test_mass_or_nodule_is_one_finding_of_uncertain_type():
+    nos = "mass/nodule (not otherwise specified)"
+    for text in ("Right upper lobe nodule/mass.", "Nodules or masses in both lungs.", "A mass versus nodule."):
+        graph = parse_report(f"FINDINGS: {text}")
+        assert {t.finding for t in graph.triplets} == {nos}, text
+        assert graph.positive_findings() == [nos]
+        assert ClinicalGraph.triplets(graph)  # merged edges exist for it
+    # negated, the alternatives say that neither is there: two absent findings
+    for text in ("No mass or nodule.", "No pulmonary nodules or masses."):
+        graph = parse_report(f"FINDINGS: {text}")
+        assert {(t.finding, t.existence) for t in graph.triplets} == {("mass", "absent"), ("nodule", "absent")}
+    both = parse_report("FINDINGS: A nodule and a mass.")
+    assert {t.finding for t in both.triplets} == {"mass", "nodule"}
+    # ChestX-ray14 sees neither a mass nor a nodule in "mass or nodule"
+    assert get_ontology().labels_for("chestxray14", nos) == ()

@@ -128,3 +128,27 @@ def test_stores_are_created_on_first_use_and_equal_eager_ones():
         g["finding", "located_at", "anatomy"].edge_index.size(1) for g in eager
     )
     assert lazy[0].id == "r0" and lazy[0].validate() is lazy[0]
+
+
+def test_report_terms_are_kept_on_triplets_mentions_nodes_json_and_caches(tmp_path):
+    from cxrgraph.datasets import GraphCache
+    from cxrgraph.ontology import get_ontology
+    from cxrgraph.text import parse_report
+
+    onto = get_ontology()
+    text = "FINDINGS: Calcified  Granulomas in the left upper lobe. Another granuloma at the right base."
+    graph = parse_report(text)
+    assert [t.term for t in graph.triplets] == ["calcified granulomas", "granuloma"]
+    assert {t.finding for t in graph.triplets} == {"granuloma"}
+    assert [m.term for m in graph.mentions if m.kind == "region"] == ["left upper lobe", "right base"]
+    terms = graph.finding_terms
+    assert len(terms) == onto.num_findings
+    assert terms[onto.finding_index("granuloma")] == ("calcified granulomas", "granuloma")
+    assert terms[onto.finding_index("calcified nodule")] == ()
+    assert [t["term"] for t in graph.to_json()["triplets"]] == ["calcified granulomas", "granuloma"]
+    # a graph read back from a cache keeps them
+    cache = GraphCache(tmp_path / "cache")
+    cache.build([text], parse_report, ids=["r1"])
+    again = cache[0]
+    assert [t.term for t in again.triplets] == ["calcified granulomas", "granuloma"]
+    assert again.finding_terms == terms

@@ -75,8 +75,8 @@ def test_readings_are_immutable_and_untracked_by_the_garbage_collector():
     onto = get_ontology()
     set_sentence_cache_size(16)
     _, findings, suggestive = read_sentence("Opacity in the left base may represent pneumonia.", onto)
-    finding, _, _, existence, _, _, located, explicit = findings[0]
-    assert (finding, existence, explicit) == (onto.finding_index("lung opacity"), "present", True)
+    finding, _, _, existence, _, _, located, explicit, term = findings[0]
+    assert (finding, existence, explicit, term) == (onto.finding_index("lung opacity"), "present", True, "opacity")
     assert located == (onto.region_index("left lower lung zone"),)
     assert suggestive == ((finding, onto.finding_index("pneumonia")),)
     for _ in range(4):  # a tuple is untracked once the tuples it holds are: one level per collection

@@ -70,7 +70,7 @@ FINDING_NOUNS: dict[str, tuple[str, ...]] = {
     "pulmonary edema/hazy opacity": ("pulmonary edema", "interstitial edema", "edema", "interstitial pulmonary edema"),
     "enlarged cardiac silhouette": ("cardiomegaly", "enlargement of the cardiac silhouette", "cardiac enlargement"),
     "endotracheal tube": ("endotracheal tube", "et tube"),
-    "enteric tube": ("enteric tube", "nasogastric tube", "feeding tube", "orogastric tube", "dobhoff tube"),
+    "enteric tube": ("enteric tube", "orogastric tube", "gastric tube", "og tube", "gastrostomy tube"),
     "picc": ("right picc", "picc line", "right-sided picc", "right arm picc", "peripherally inserted central catheter"),
     "ij line": (
         "internal jugular catheter",
@@ -157,7 +157,7 @@ INTERPRETATIONS: dict[str, tuple[str, ...]] = {
     "consolidation": ("pneumonia", "aspiration"),
 }
 CAUSE_NOUNS = {
-    "pneumonia": ("pneumonia", "infection", "infectious process"),
+    "pneumonia": ("pneumonia", "pneumonitis", "bronchopneumonia"),
     "atelectasis": ("atelectasis",),
     "aspiration": ("aspiration",),
 }
