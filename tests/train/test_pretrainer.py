@@ -36,13 +36,37 @@ def test_optimizer_groups_and_schedule():
     assert module.hparams["model_config"]["freeze_text"] is False
 
 
-def test_hyperbolic_model_uses_riemannian_adam():
+def test_optimiser_follows_the_parameters():
+    import geoopt
     from geoopt.optim import RiemannianAdam
+    from torch import nn
 
+    from cxrgraph.models import GraphAlignModel
+
+    # the hyperbolic encoder keeps its biases in the tangent space: every parameter is Euclidean
     module = GraphAlignPretrainer(tiny_config(graph_encoder="hyperbolic").to_dict())
-    assert isinstance(module.configure_optimizers()["optimizer"], RiemannianAdam)
+    assert type(module.configure_optimizers()["optimizer"]) is torch.optim.AdamW
+
+    class BallGNN(nn.Module):
+        """A graph encoder of one's own with a point on a Poincaré ball as a parameter."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.ball = geoopt.PoincareBall()
+            self.centre = geoopt.ManifoldParameter(torch.zeros(32), manifold=self.ball)
+
+        def forward(self, x_dict, edge_index_dict, edge_attr_dict=None):
+            return {t: x + self.ball.logmap0(self.centre) for t, x in x_dict.items()}
+
+    model = GraphAlignModel(tiny_config(), graph_encoder=BallGNN())
+    opt = GraphAlignPretrainer(model=model).configure_optimizers()["optimizer"]
+    assert isinstance(opt, RiemannianAdam)
+    manifold = next(g for g in opt.param_groups if g["name"] == "manifold")
+    assert manifold["params"] == [model.graph_encoder.centre]
     with pytest.raises(ValueError, match="scheduler"):
         GraphAlignPretrainer(tiny_config().to_dict(), scheduler="linear")
+    with pytest.raises(ValueError, match="not both"):
+        GraphAlignPretrainer(tiny_config().to_dict(), model=model)
 
 
 def test_fit_logs_losses_and_checkpoint_loads_weights_only(tmp_path):
