@@ -89,6 +89,8 @@ def pretrain(
     resume: str | os.PathLike[str] | None = None,
     fast_dev_run: int = 0,
     progress: bool = False,
+    graph_encoder: Any = None,
+    losses: Any = None,
 ) -> PretrainResult:
     """Pretrain a :class:`~cxrgraph.models.GraphAlignModel` as ``config`` says.
 
@@ -102,6 +104,9 @@ def pretrain(
             ``last.ckpt``; read weights-only.
         fast_dev_run: Run this many train / val batches only (a check; nothing is saved).
         progress: Show progress bars.
+        graph_encoder: A graph encoder module of your own (instead of ``model_config.graph_encoder``).
+        losses: ``{name: module}`` losses of your own (:class:`~cxrgraph.align.AlignmentLoss`), added to
+            the config's; weighted by ``model_config.loss_weights[name]`` (default 1).
 
     Raises:
         FileNotFoundError: ``resume`` names no file.
@@ -135,8 +140,14 @@ def pretrain(
                 atomic_write_text(config_path, text)
 
     m = config.model
+    model = None
+    if graph_encoder is not None or losses:
+        from cxrgraph.models import GraphAlignModel
+
+        model = GraphAlignModel(m.model_config, graph_encoder=graph_encoder, losses=losses)
     module = GraphAlignPretrainer(
-        m.model_config,
+        None if model is not None else m.model_config,
+        model=model,
         lr=m.lr,
         text_lr=m.text_lr,
         weight_decay=m.weight_decay,

@@ -147,3 +147,53 @@ def test_train_checkpoint_resume_and_evaluate(tmp_path, capsys):
     results = json.loads(out.read_text())
     assert results["data"] == "phantom" and "synthetic" in results["note"]
     assert 0.0 <= results["retrieval"]["i2t_R@1"] <= 1.0 and results["num_test"] >= 1
+
+
+USER_GNN = '''
+import torch
+from torch import nn
+from torch_geometric.nn import HeteroConv, SAGEConv
+
+
+class SageGNN(nn.Module):
+    """A graph encoder of the user's own: two HeteroConv(SAGEConv) layers over every edge type."""
+
+    def __init__(self, channels, edge_types):
+        super().__init__()
+        edge_types = [tuple(et) for et in edge_types]
+        self.convs = nn.ModuleList(
+            HeteroConv({et: SAGEConv(channels, channels) for et in edge_types}, aggr="sum") for _ in range(2)
+        )
+        self.edge_types = edge_types
+
+    def forward(self, x_dict, edge_index_dict, edge_attr_dict=None):
+        edges = {et: edge_index_dict.get(et, next(iter(edge_index_dict.values())).new_empty((2, 0))) for et in self.edge_types}
+        h = x_dict
+        for conv in self.convs:
+            out = conv(h, edges)
+            h = {t: torch.relu(out.get(t, 0.0) + h[t]) for t in h}
+        return h
+'''
+
+
+@pytest.mark.slow
+def test_own_gnn_through_the_command_line(tmp_path, monkeypatch, capsys):
+    """A user's GNN named by import path in the YAML trains through `cxrgraph pretrain` and reloads."""
+    (tmp_path / "user_gnn.py").write_text(USER_GNN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = Path(_config(tmp_path, max_steps=2, limit_val_batches=1))
+    cfg = yaml.safe_load(path.read_text())
+    edge_types = [
+        ["finding", "located_at", "anatomy"],
+        ["anatomy", "part_of", "anatomy"],
+        ["finding", "suggestive_of", "finding"],
+    ]
+    cfg["model"]["model_config"]["graph_encoder"] = {
+        "class_path": "user_gnn.SageGNN",
+        "init_args": {"channels": 32, "edge_types": edge_types},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["pretrain", "--config", str(path), "--no-progress"]) == 0
+    model = GraphAlignModel.from_pretrained(tmp_path / "run" / "pretrained")
+    assert type(model.graph_encoder).__name__ == "SageGNN"
+    assert main(["pretrain", "--config", str(path), "--fast-dev-run", "--no-progress"]) == 0
