@@ -58,6 +58,20 @@ class BoundedPoincareBall(geoopt.PoincareBall):
     def extra_repr(self) -> str:
         return f"c={float(self.c.detach()):.4g}, c_min={self.c_min}, c_max={self.c_max}"
 
+    # geoopt's maps serve every curvature sign and lose the curvature gradient (NaN) for tangent
+    # vectors of norm ~1e20; on a ball (c > 0) the explicit maps stay finite at any norm
+    def expmap0(self, u: Tensor, *, dim: int = -1, project: bool = True) -> Tensor:
+        if dim not in (-1, u.dim() - 1):
+            return super().expmap0(u, dim=dim, project=project)
+        c = self.c.to(u.dtype)
+        y = poincare.expmap0(u, c)
+        return poincare.project(y, c) if project else y
+
+    def logmap0(self, x: Tensor, *, dim: int = -1) -> Tensor:
+        if dim not in (-1, x.dim() - 1):
+            return super().logmap0(x, dim=dim)
+        return poincare.logmap0(x, self.c.to(x.dtype))
+
 
 class HGCNConv(nn.Module):
     r"""One HGCN layer (Chami et al., "Hyperbolic Graph Convolutional Neural Networks", NeurIPS 2019).

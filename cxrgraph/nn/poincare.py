@@ -31,10 +31,17 @@ def _norm(x: Tensor) -> Tensor:
     return x.norm(dim=-1, keepdim=True).clamp_min(_MIN_NORM)
 
 
+def _tangent_norm(u: Tensor) -> Tensor:
+    """The norm of a tangent vector of any size: scaled by its largest entry first, so a vector of
+    norm 1e20 does not overflow float32 (whose squares stop at 3.4e38)."""
+    scale = u.detach().abs().amax(dim=-1, keepdim=True).clamp_min(_MIN_NORM)
+    return (scale * (u / scale).norm(dim=-1, keepdim=True)).clamp_min(_MIN_NORM)
+
+
 def expmap0(u: Tensor, c: Tensor) -> Tensor:
     r""":math:`\exp_0^c(u) = \tanh(\sqrt c\,\|u\|)\, u / (\sqrt c\,\|u\|)`."""
-    sc_n = c.sqrt() * _norm(u)
-    return torch.tanh(sc_n) * u / sc_n
+    sc_n = c.sqrt() * _tangent_norm(u)
+    return torch.tanh(sc_n) * (u / sc_n)
 
 
 def logmap0(y: Tensor, c: Tensor) -> Tensor:
@@ -64,5 +71,5 @@ def clip_tangent(u: Tensor, c: Tensor) -> Tensor:
     r""":math:`\log_0^c(\mathrm{project}(\exp_0^c(u)))` computed in the tangent space: the norm is
     capped at :math:`\operatorname{artanh}(1-\epsilon)/\sqrt c`."""
     max_norm = _artanh(torch.tensor(1 - ball_eps(u.dtype), dtype=u.dtype, device=u.device)) / c.sqrt()
-    n = _norm(u)
+    n = _tangent_norm(u)
     return torch.where(n > max_norm, u / n * max_norm, u)

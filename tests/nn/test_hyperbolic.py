@@ -171,3 +171,18 @@ def test_checkpoints_with_the_bias_on_the_ball_still_load():
         assert torch.allclose(a.bias, b.bias, atol=1e-5)
     again.load_state_dict(state)  # the current format loads as is
     assert all(torch.equal(a.bias, b.bias) for a, b in zip(again.convs, enc.convs))
+
+
+@pytest.mark.parametrize("norm", [1e3, 1e20, 1e30])
+def test_huge_tangent_vectors_keep_a_finite_curvature_gradient(norm):
+    g = torch.Generator().manual_seed(0)
+    ball = BoundedPoincareBall(1.0)
+    u = torch.randn(4, 6, generator=g) * norm
+    y = ball.expmap0(u)
+    assert (y.norm(dim=-1) * ball.c.sqrt() < 1).all()
+    (ball.dist0(y).sum() + ball.logmap0(y).sum()).backward()
+    assert torch.isfinite(ball.raw_c.grad)
+    enc = HyperbolicGraphEncoder(6, 6, 3)
+    enc(u, _graph(4, g)).sum().backward()
+    assert torch.isfinite(enc.ball.raw_c.grad)
+    assert all(torch.isfinite(p.grad).all() for p in enc.parameters() if p.grad is not None)
