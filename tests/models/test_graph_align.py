@@ -127,3 +127,25 @@ def test_embeddings_shapes(batch):
     sim = GraphAlignModel.similarity(img, txt)
     assert sim.shape == (4, 4) and sim.abs().max() <= 1 + 1e-5
     assert model.embed_reports([]).shape == (0, 32)
+
+
+@pytest.mark.parametrize("graph_encoder", [None, "euclidean", "hyperbolic"])
+def test_embed_images_is_the_image_graph_readout(batch, graph_encoder):
+    torch.manual_seed(0)
+    model = GraphAlignModel(tiny_config(graph_encoder=graph_encoder)).eval()
+    emb = model.embed_images(batch.images, batch.boxes, batch.present)
+    with torch.no_grad():
+        graph = model.encode_image(batch.images, batch.boxes, batch.present)
+        readout = model.image_encoder.readout(graph.anatomy, graph.finding, graph.anatomy_mask)
+    assert torch.allclose(emb, readout, atol=1e-6)
+    # it reads the graph's nodes, not the patch tokens: change a region node, the embedding moves
+    with torch.no_grad():
+        moved = graph.anatomy.clone()
+        moved[:, 3] += 1.0
+        assert not torch.allclose(model.image_encoder.readout(moved, graph.finding, graph.anatomy_mask), readout)
+    if graph_encoder is not None:
+        # and the graph encoder's message passing reaches it
+        with torch.no_grad():
+            for p in model.graph_encoder.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        assert not torch.allclose(model.embed_images(batch.images, batch.boxes, batch.present), emb)
