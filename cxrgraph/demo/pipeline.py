@@ -330,8 +330,8 @@ def _learning_stages(ctx: dict[str, Any]) -> None:
         "`cxrgraph.train.pretrain` with the config in `configs/pretrain.yaml` (`cxrgraph pretrain --config` runs the "
         "same; the recipe of `configs/pretrain_phantom_cpu.yaml` on a smaller cohort): a ResNet-18 image encoder "
         "with the image-tag decoder, the offline all-MiniLM-L6-v2 text encoder (frozen; each report's features "
-        "computed once), a hyperbolic graph encoder over both graphs, and the losses global InfoNCE + cascading "
-        "alignment (anatomy → pathology → relation → graph) + region–sentence + image-tag (triplets) + soft-label.",
+        "computed once), and every loss: global InfoNCE, cascading alignment (anatomy → pathology → relation → "
+        "graph), region–sentence, image-tag (triplets), soft-label, pathology alignment and patch correlation.",
     )
     if trained.val_loss is not None:
         report.metric("pretraining", "final validation loss", f"{trained.val_loss:.3f}")
