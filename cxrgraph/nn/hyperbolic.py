@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import EdgeType, NodeType
-from torch_geometric.utils import scatter
 
 from cxrgraph.graph.schema import ANATOMY, FINDING, LOCATED_AT
 from cxrgraph.nn import poincare
@@ -172,13 +171,14 @@ class HGCNConv(nn.Module):
         c = self.ball.c.to(u.dtype)
         weight = nn.functional.dropout(self.weight, self.dropout, self.training)
         # W (x) on the ball: Möbius matrix-vector product == exp_0(W log_0(x))
-        h = poincare.project(poincare.expmap0(u @ weight.t(), c), c)
+        h = poincare.expmap0_project(u @ weight.t(), c)
         if self.bias is not None:
-            h = poincare.project(poincare.mobius_add(h, self.bias_point(h.dtype), c), c)
-        t = poincare.logmap0(h, c)
-        agg = scatter(
-            t[edge_index[0]] * norm_weight.unsqueeze(-1), edge_index[1], dim=0, dim_size=u.size(0), reduce="sum"
-        )
+            h = poincare.mobius_add(h, self.bias_point(h.dtype), c)
+        t = poincare.logmap0_project(h, c)  # the projection of the biased point, then back to the tangent space
+        # index_select / index_add: their backward passes are a gather and a scatter, several times
+        # cheaper on a CPU than advanced indexing's accumulate
+        messages = t.index_select(0, edge_index[0]) * norm_weight.unsqueeze(-1)
+        agg = t.new_zeros(t.shape).index_add_(0, edge_index[1], messages)
         agg = poincare.clip_tangent(agg, c)
         if self.act is not None:
             agg = poincare.clip_tangent(self.act(agg), c)

@@ -12,7 +12,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["ball_eps", "expmap0", "logmap0", "project", "mobius_add", "clip_tangent"]
+__all__ = [
+    "ball_eps",
+    "expmap0",
+    "logmap0",
+    "project",
+    "mobius_add",
+    "clip_tangent",
+    "expmap0_project",
+    "logmap0_project",
+]
 
 _MIN_NORM = 1e-15
 
@@ -73,3 +82,17 @@ def clip_tangent(u: Tensor, c: Tensor) -> Tensor:
     max_norm = _artanh(torch.tensor(1 - ball_eps(u.dtype), dtype=u.dtype, device=u.device)) / c.sqrt()
     n = _tangent_norm(u)
     return torch.where(n > max_norm, u / n * max_norm, u)
+
+
+def expmap0_project(u: Tensor, c: Tensor) -> Tensor:
+    """``project(expmap0(u))`` with one norm: the point's radius is capped at ``(1 - eps) / sqrt(c)``."""
+    sc = c.sqrt()
+    sc_n = sc * _tangent_norm(u)
+    radius = torch.tanh(sc_n).clamp(max=1 - ball_eps(u.dtype))
+    return u * (radius / sc_n)
+
+
+def logmap0_project(x: Tensor, c: Tensor) -> Tensor:
+    """``logmap0(project(x))`` with one norm: the radius is capped before ``artanh``."""
+    sc_n = c.sqrt() * _norm(x)
+    return x * (_artanh(sc_n.clamp(max=1 - ball_eps(x.dtype))) / sc_n)

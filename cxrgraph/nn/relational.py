@@ -75,6 +75,6 @@ class RelationalGraphConv(nn.Module):
                 if ei is None or ei.numel() == 0:
                     parts.append(x.new_zeros(x.size(0), src.size(1)))
                 else:
-                    parts.append(scatter_edge_messages(src[ei[0]], ei[1], x.size(0)))
+                    parts.append(scatter_edge_messages(src.index_select(0, ei[0]), ei[1], x.size(0)))
             out[t] = self.lin[t](torch.cat(parts, dim=-1))
         return out
