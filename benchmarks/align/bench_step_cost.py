@@ -32,15 +32,9 @@ import time
 
 import torch
 
-ALL = {
-    "global": 1.0,
-    "cascade": 1.0,
-    "region_sentence": 1.0,
-    "image_tag": 1.0,
-    "soft_label": 1.0,
-    "pathology": 1.0,
-    "patch_correlation": 1.0,
-}
+from cxrgraph.models.config import LOSS_NAMES
+
+ALL = dict.fromkeys(LOSS_NAMES, 1.0)
 
 #: variant -> GraphAlignConfig changes (None: the plain backbone)
 VARIANTS: dict[str, dict | None] = {

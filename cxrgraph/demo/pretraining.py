@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cxrgraph.demo.report import DemoReport
+from cxrgraph.models.config import LOSS_NAMES
 
 if TYPE_CHECKING:
     from cxrgraph.train import EvaluationResult, PretrainConfig
@@ -17,15 +18,7 @@ __all__ = ["pretrain_config", "compare_with_untrained", "grounding_figure"]
 
 #: Losses of the demo's pretraining, as in configs/pretrain_phantom_cpu.yaml: every one (global,
 #: CGA cascade, ASG region-sentence / image-tag triplets / soft labels, PLACE).
-DEMO_LOSSES = {
-    "global": 1.0,
-    "cascade": 1.0,
-    "region_sentence": 1.0,
-    "image_tag": 1.0,
-    "soft_label": 1.0,
-    "pathology": 1.0,
-    "patch_correlation": 1.0,
-}
+DEMO_LOSSES = dict.fromkeys(LOSS_NAMES, 1.0)
 
 
 def pretrain_config(

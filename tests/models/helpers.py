@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from cxrgraph.models import AlignSample, GraphAlignConfig
+from cxrgraph.models import LOSS_NAMES, AlignSample, GraphAlignConfig
 
-ALL_LOSSES = {
-    "global": 1.0,
-    "cascade": 1.0,
-    "region_sentence": 1.0,
-    "image_tag": 1.0,
-    "soft_label": 1.0,
-    "pathology": 1.0,
-    "patch_correlation": 1.0,
-}
+ALL_LOSSES = dict.fromkeys(LOSS_NAMES, 1.0)
 
 
 @lru_cache(maxsize=4)
