@@ -15,6 +15,7 @@ completes. An interrupted run (Ctrl-C, ``kill``, a crash) keeps its finished row
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -61,20 +62,28 @@ def _decode(data: bytes) -> tuple[str | None, str | None]:
 
 
 def _txt_item(path: Path, root: Path | None) -> Item:
+    """A ``.txt`` report, not yet read: whoever parses it reads it (a pool worker, in parallel)."""
     extra: dict[str, Any] = {}
     stem = path.stem
     if stem.startswith("s") and stem[1:].isdigit() and path.parent.name.startswith("p"):
         extra = {"study_id": stem, "subject_id": path.parent.name}
     rid = stem if extra or root is None else str(path.relative_to(root).with_suffix(""))
+    return rid, str(path), None, None, extra
+
+
+def _read_txt(source: str) -> tuple[str | None, str | None]:
     try:
-        text, err = _decode(path.read_bytes())
+        return _decode(Path(source).read_bytes())
     except OSError as exc:
-        text, err = None, f"unreadable file ({exc.strerror or exc})"
-    return rid, str(path), text, err, extra
+        return None, f"unreadable file ({exc.strerror or exc})"
 
 
 def iter_inputs(inputs: list[str]) -> Iterator[Item]:
-    """Every report of the inputs, lazily; unreadable ones carry an error instead of text."""
+    """Every report of the inputs, lazily, as ``(id, source, text, error, extra)``.
+
+    An input that cannot be read carries an error instead of text; a ``.txt`` report carries
+    neither (``text`` and ``error`` are None): :func:`_work` reads it from ``source``.
+    """
     for spec in inputs:
         if spec == "-":
             data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
@@ -91,14 +100,16 @@ def iter_inputs(inputs: list[str]) -> Iterator[Item]:
         elif path.is_file():
             yield _txt_item(path, None)
         else:
-            files = sorted(p for p in path.rglob("*") if p.is_file())
-            txts = [p for p in files if p.suffix.lower() == ".txt"]
-            if not txts and (any(path.glob("*.xml")) or any(path.glob("*/*.xml"))):
+            others: list[Path] = []
+            found = False
+            for f in _walk_files(path, others):  # reports go out as they are found: parsing starts at once
+                found = True
+                yield _txt_item(f, path)
+            if not found and (any(path.glob("*.xml")) or any(path.glob("*/*.xml"))):
                 yield from _openi_items(path)
                 continue
-            if not txts:
+            if not found:
                 yield spec, spec, None, "folder holds no .txt reports and no OpenI XML", {}
-            others = [p for p in files if p.suffix.lower() != ".txt" and not p.name.startswith(".")]
             if others:
                 log.warning(
                     "%s: skipped %d file(s) that are not .txt reports, e.g. %s",
@@ -106,8 +117,20 @@ def iter_inputs(inputs: list[str]) -> Iterator[Item]:
                     len(others),
                     ", ".join(str(p.relative_to(path)) for p in others[:3]),
                 )
-            for f in txts:
-                yield _txt_item(f, path)
+
+
+def _walk_files(root: Path, others: list[Path]) -> Iterator[Path]:
+    """The ``.txt`` files under ``root``, in sorted order, folder by folder; the other files
+    (hidden ones aside) are appended to ``others``. ``os.walk`` lists a MIMIC-CXR tree about five
+    times faster than ``Path.rglob``, which builds and stats a path object per entry."""
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        base = Path(folder)
+        for name in sorted(files):
+            if name[-4:].lower() == ".txt":
+                yield base / name
+            elif not name.startswith("."):
+                others.append(base / name)
 
 
 def _openi_items(path: Path) -> Iterator[Item]:
@@ -125,6 +148,8 @@ def _openi_items(path: Path) -> Iterator[Item]:
 def _work(job: tuple[Item, str, Any]) -> dict[str, Any]:
     (rid, source, text, err, extra), backend, sections = job
     row: dict[str, Any] = {"id": rid, "source": source, **extra}
+    if text is None and err is None:
+        text, err = _read_txt(source)
     if err is not None:
         row.update(triplets=[], suggestive_of=[], sentences=[], errors=[err])
         return row
@@ -146,6 +171,35 @@ def _work(job: tuple[Item, str, Any]) -> dict[str, Any]:
         log.warning("report %s failed: %s", rid, exc)
         row.update(triplets=[], suggestive_of=[], sentences=[], errors=[f"{type(exc).__name__}: {exc}"])
     return row
+
+
+def _work_lines(jobs: list[tuple[Item, str, Any]]) -> tuple[str, int, int]:
+    """Some reports' output lines, their number and how many have errors. A worker sends text
+    back, which costs the parent far less to receive than the rows' objects."""
+    lines = []
+    bad = 0
+    for job in jobs:
+        row = _work(job)
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        bad += bool(row["errors"])
+    return "".join(lines), len(lines), bad
+
+
+def _warm_up(backend: str) -> None:
+    """Build the rules backend's matchers once, before the workers are forked, not once in each."""
+    if backend == "rules":
+        import warnings
+
+        from cxrgraph.text import parse_report
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parse_report("FINDINGS: No pleural effusion. IMPRESSION: Mild cardiomegaly, worse.")
+
+
+def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(itertools.islice(items, size)):
+        yield batch
 
 
 def _fail(message: str) -> int:
@@ -234,21 +288,23 @@ def run(args: argparse.Namespace) -> int:
         old_handler = None
     try:
         if args.workers == 1:
-            rows = map(_work, jobs)
+            # one report at a time: whatever stops the run, every finished row is in the file
+            results = map(_work_lines, ([job] for job in jobs))
             pool = None
         else:
             import multiprocessing as mp
 
+            _warm_up(args.backend)
             pool = mp.get_context("fork").Pool(args.workers)
-            rows = pool.imap(_work, jobs, chunksize=32)
+            results = pool.imap(_work_lines, _batched(jobs, 64))
         try:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for lines, count, with_errors in results:
+                fh.write(lines)
                 fh.flush()
-                n += 1
-                bad += bool(row["errors"])
+                n += count
+                bad += with_errors
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(count)
         finally:
             if pool is not None:
                 if sys.exc_info()[0] is not None:

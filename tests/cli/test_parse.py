@@ -17,14 +17,15 @@ def _rows(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_mimic_tree_and_bad_files(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])  # with 2, the workers read the files
+def test_mimic_tree_and_bad_files(tmp_path, workers):
     study = tmp_path / "files" / "p10" / "p10000032"
     study.mkdir(parents=True)
     (study / "s50414267.txt").write_text(REPORT)
     (study / "s50414268.txt").write_bytes(b"\xff\xfe not utf-8 \xff")
     (study / "s50414269.txt").write_text("")
     out = tmp_path / "out" / "graphs.jsonl"
-    assert main(["parse", str(tmp_path / "files"), "--out", str(out), "--no-progress"]) == 0
+    assert main(["parse", str(tmp_path / "files"), "--out", str(out), "--workers", workers, "--no-progress"]) == 0
     rows = {r["id"]: r for r in _rows(out)}
     assert set(rows) == {"s50414267", "s50414268", "s50414269"}
     good = rows["s50414267"]
@@ -36,6 +37,19 @@ def test_mimic_tree_and_bad_files(tmp_path):
     assert "UTF-8" in rows["s50414268"]["errors"][0]
     assert rows["s50414269"]["errors"] and rows["s50414269"]["triplets"] == []
     assert not list(out.parent.glob(".*tmp"))  # written atomically, no temp file left
+
+
+def test_a_report_gone_before_it_is_read_gets_an_error_row(tmp_path):
+    import cxrgraph.cli.parse as cli
+
+    report = tmp_path / "files" / "p10" / "p10000032" / "s50414267.txt"
+    report.parent.mkdir(parents=True)
+    report.write_text(REPORT)
+    (item,) = cli.iter_inputs([str(tmp_path / "files")])  # listed, not read yet
+    report.unlink()
+    row = cli._work((item, "rules", ["findings", "impression"]))
+    assert row["id"] == "s50414267" and row["triplets"] == []
+    assert row["errors"] == ["unreadable file (No such file or directory)"]
 
 
 def test_txt_folder_with_workers_and_stdin(tmp_path, monkeypatch):
