@@ -61,10 +61,15 @@ def _variant(text: str, copy: int) -> str:
 def make_tree(root: Path, corpus: list[str], n: int) -> list[tuple[str, int]]:
     """Write ``n`` reports under ``root/files``; returns (study id, corpus index) per report."""
     index = []
+    patients = -(-n // 3)  # about three studies per patient, as in MIMIC-CXR
     for k in range(n):
         copy, i = divmod(k, len(corpus))
-        patient = k // 3  # about three studies per patient, as in MIMIC-CXR, spread over p10 ... p19
-        subject = 10_000_000 + (patient % 10) * 1_000_000 + patient // 10
+        patient = k // 3
+        # p10 ... p19 hold consecutive tenths of the patients, so that each copy of the corpus is
+        # one stretch of the tree: the sentence cache meets a copy's own repeats close together,
+        # as bench_parse.py's passes do, and never another copy's
+        group = patient * 10 // patients
+        subject = 10_000_000 + group * 1_000_000 + patient
         study = 50_000_000 + k
         folder = root / "files" / f"p{str(subject)[:2]}" / f"p{subject}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -155,14 +155,17 @@ def _work(job: tuple[Item, str, Any]) -> dict[str, Any]:
         return row
     import warnings
 
-    from cxrgraph.text import parse_report
-
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            graph = parse_report(text, backend=backend, sections=sections)
-        out = graph.to_json()
-        out.pop("id", None)
+            if backend == "rules":  # the JSON straight from the reading: no graph, no torch
+                from cxrgraph.text.reading import read_report_json
+
+                out = read_report_json(text, sections=sections)
+            else:
+                from cxrgraph.text import parse_report
+
+                out = parse_report(text, backend=backend, sections=sections).to_json()
         row.update(out)
         row["errors"] = list(row.get("errors", [])) + [
             str(w.message) for w in caught if str(w.message) not in row.get("errors", [])
@@ -188,13 +191,9 @@ def _work_lines(jobs: list[tuple[Item, str, Any]]) -> tuple[str, int, int]:
 def _warm_up(backend: str) -> None:
     """Build the rules backend's matchers once, before the workers are forked, not once in each."""
     if backend == "rules":
-        import warnings
+        from cxrgraph.text.reading import read_report_json
 
-        from cxrgraph.text import parse_report
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parse_report("FINDINGS: No pleural effusion. IMPRESSION: Mild cardiomegaly, worse.")
+        read_report_json("FINDINGS: No pleural effusion. IMPRESSION: Mild cardiomegaly, worse.")
 
 
 def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:

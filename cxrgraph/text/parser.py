@@ -11,12 +11,12 @@ from typing import Any
 import torch
 
 from cxrgraph.ontology import Ontology, get_ontology
-from cxrgraph.text.mentions import FINDING, REGION, Mention, get_matcher
+from cxrgraph.text.mentions import Mention, get_matcher
 from cxrgraph.text.modifiers import get_modifier_finder
-from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
-from cxrgraph.text.rules import read_sentence
-from cxrgraph.text.sections import DEFAULT_SECTIONS, check_section_names, select_sections, split_sections
-from cxrgraph.text.sentences import MAX_SENTENCE_CHARS, cap_sentences, split_sentences
+from cxrgraph.text.reading import read_rules, report_spans, sentence_spans
+from cxrgraph.text.report_graph import ReportGraph
+from cxrgraph.text.sections import DEFAULT_SECTIONS, check_section_names
+from cxrgraph.text.sentences import MAX_SENTENCE_CHARS
 
 __all__ = ["parse_report", "parse_reports", "assertion", "BACKENDS"]
 
@@ -112,38 +112,16 @@ def parse_report(
     text = _check_text(text)
     sections = _check_options(backend, sections, max_sentence_chars, graph_attrs)
     onto = ontology or get_ontology()
-    if not text.strip():
-        warnings.warn("empty report text: returning an empty graph", UserWarning, stacklevel=2)
-        return _empty(onto, ["empty report"], graph_attrs)
-    spans, notes = _sentence_spans(text, sections, max_sentence_chars)
-    if not spans:
-        warnings.warn(
-            "report has no text to parse (only headers?): returning an empty graph", UserWarning, stacklevel=2
-        )
-        return _empty(onto, ["no report body"], graph_attrs)
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
+    spans, notes, problem = report_spans(text, sections, max_sentence_chars)
+    if problem is not None:
+        return _empty(onto, [problem], graph_attrs)
     if backend == "stanza":
         from cxrgraph.text.stanza_backend import parse_with_stanza
 
         if notes:
             graph_attrs = {**graph_attrs, "errors": notes}
         return parse_with_stanza(text, spans, document=document, ontology=onto, **graph_attrs)
-    return _build(_read_rules(text, spans, onto, notes), onto, graph_attrs)
-
-
-def _sentence_spans(
-    text: str, sections: Sequence[str] | None, max_chars: int | None = MAX_SENTENCE_CHARS
-) -> tuple[list[tuple[int, int]], list[str]]:
-    """Sentence spans of the chosen sections, and notes on the sentences cut at the cap."""
-    spans: list[tuple[int, int]] = []
-    longest = 0
-    for sec in select_sections(split_sections(text), sections):
-        spans.extend(split_sentences(sec.text, offset=sec.start))
-        longest = max(longest, len(sec.text))
-    if max_chars is None or longest <= max_chars:  # no sentence can be over the cap
-        return spans, []
-    return cap_sentences(text, spans, max_chars)
+    return _build(read_rules(text, spans, onto, notes), onto, graph_attrs)
 
 
 def _empty(onto: Ontology, errors: list[str], graph_attrs: dict[str, Any]) -> ReportGraph:
@@ -159,72 +137,8 @@ def _empty(onto: Ontology, errors: list[str], graph_attrs: dict[str, Any]) -> Re
     )
 
 
-_NAMES: dict[int, tuple] = {}
-
-
-def _names(onto: Ontology) -> tuple:
-    hit = _NAMES.get(id(onto))
-    if hit is None or hit[0] is not onto:
-        hit = _NAMES[id(onto)] = (
-            onto,
-            onto.region_names,
-            onto.finding_names,
-            {n: i for i, n in enumerate(onto.labels["existence"])},
-            {n: i for i, n in enumerate(onto.labels["severity"])},
-            {n: i for i, n in enumerate(onto.labels["change"])},
-        )
-    return hit[1:]
-
-
-def _read_rules(
-    text: str, spans: list[tuple[int, int]], onto: Ontology, errors: list[str] | None = None
-) -> dict[str, Any]:
-    """Everything the rules backend reads from a report, as :meth:`ReportGraph.build` arguments.
-
-    Plain Python objects (the region-sentence matrix as a ``bytearray``): a worker process sends
-    this back far faster than a pickled graph, whose ``HeteroData`` stores cost milliseconds.
-    """
-    sentences = [text[a:b] for a, b in spans]
-    triplets: list[ReportTriplet] = []
-    codes: list[tuple[int, int, int, int, int]] = []
-    mentions: list[ReportMention] = []
-    suggest: list[tuple[int, int]] = []
-    num_regions = onto.num_regions
-    rows = bytearray(len(spans) * num_regions)  # region_sentences, row-major
-    region_names, finding_names, ex_code, sev_code, ch_code = _names(onto)
-    for si, ((a, _b), sent) in enumerate(zip(spans, sentences)):
-        regions, findings, suggestive = read_sentence(sent, onto)
-        for r, start, end, term in regions:
-            mentions.append(ReportMention(REGION, region_names[r], si, (a + start, a + end), term))
-            rows[si * num_regions + r] = 1
-        suggest.extend(suggestive)
-        for f, start, end, existence, severity, change, f_regions, explicit, term in findings:
-            span = (a + start, a + end)
-            mentions.append(ReportMention(FINDING, finding_names[f], si, span, term))
-            ex, sev, ch = ex_code[existence], sev_code[severity], ch_code[change]
-            for r in f_regions:
-                if explicit:
-                    rows[si * num_regions + r] = 1
-                codes.append((f, r, ex, sev, ch))
-                triplets.append(
-                    ReportTriplet(
-                        region_names[r], finding_names[f], existence, severity, change, si, span, explicit, term
-                    )
-                )
-    return {
-        "report_triplets": triplets,
-        "sentences": sentences,
-        "sentence_spans": spans,
-        "mentions": mentions,
-        "region_sentences": rows,
-        "suggestive_of": suggest,
-        "codes": codes,
-        "errors": errors or [],
-    }
-
-
 def _build(reading: dict[str, Any], onto: Ontology, graph_attrs: dict[str, Any]) -> ReportGraph:
-    """The graph of a :func:`_read_rules` reading."""
+    """The graph of a :func:`~cxrgraph.text.reading.read_rules` reading."""
     rows = reading["region_sentences"]
     region_rows = torch.frombuffer(rows, dtype=torch.bool).view(len(reading["sentences"]), onto.num_regions)
     return ReportGraph.build(**{**reading, "region_sentences": region_rows}, ontology=onto, **graph_attrs)
@@ -292,11 +206,11 @@ def _read_one(item: tuple[str, Any, dict[str, Any]]) -> tuple[str, dict[str, Any
     rid, text, kwargs = item
     if isinstance(text, str) and text.strip() and kwargs.get("backend", "rules") == "rules" and set(kwargs) <= _PLAIN:
         onto = kwargs.get("ontology") or get_ontology()
-        spans, notes = _sentence_spans(
+        spans, notes = sentence_spans(
             text, kwargs.get("sections", DEFAULT_SECTIONS), kwargs.get("max_sentence_chars", MAX_SENTENCE_CHARS)
         )
         if spans:
-            return rid, _read_rules(text, spans, onto, notes)
+            return rid, read_rules(text, spans, onto, notes)
     return rid, _parse_one(item)
 
 

@@ -5,63 +5,16 @@ from __future__ import annotations
 import weakref
 from array import array
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from cxrgraph.graph import FINDING, LOCATED_AT, SUGGESTIVE_OF, ClinicalGraph, Triplet
 from cxrgraph.graph.clinical_graph import existence_rank
 from cxrgraph.ontology import Ontology, get_ontology
+from cxrgraph.text.reading import ReportMention, ReportTriplet, suggestive_names
 
 __all__ = ["ReportGraph", "ReportTriplet", "ReportMention", "ReportTriplets"]
-
-
-class ReportTriplet(NamedTuple):
-    """One located_at fact read from a report, with where it was read.
-
-    Attributes:
-        region: Region name.
-        finding: Finding name.
-        existence: ``"present"``, ``"absent"`` or ``"uncertain"``.
-        severity: Severity label.
-        change: Temporal change label.
-        sentence: Index into :attr:`ReportGraph.sentences`.
-        span: ``(start, end)`` of the finding mention in the report text.
-        explicit: Whether the report named the region (``False``: the finding's default region).
-        term: The report's own words for the finding, normalised (lower case, single blanks):
-            ``"calcified granulomas"`` beside the finding ``"granuloma"``.
-    """
-
-    region: str
-    finding: str
-    existence: str
-    severity: str
-    change: str
-    sentence: int
-    span: tuple[int, int]
-    explicit: bool = True
-    term: str = ""
-
-    def to_triplet(self) -> Triplet:
-        """The plain :class:`~cxrgraph.graph.Triplet` (no provenance)."""
-        return Triplet(self.region, self.finding, self.existence, self.severity, self.change)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = self._asdict()
-        d["span"] = list(self.span)
-        return d
-
-
-class ReportMention(NamedTuple):
-    """A concept mention: ``kind`` is ``"finding"`` or ``"region"``, ``name`` the concept name,
-    ``term`` the report's own words for it (normalised: lower case, single blanks)."""
-
-    kind: str
-    name: str
-    sentence: int
-    span: tuple[int, int]
-    term: str = ""
 
 
 class ReportTriplets(list):
@@ -247,11 +200,10 @@ class ReportGraph(ClinicalGraph):
         out["triplets"] = [t.to_dict() for t in self.triplets]
         p = self.__dict__.get("_pending")
         if p is not None:  # the edge_index it would build: sorted, unique
-            onto = p["ontology"]
-            pairs = sorted({(_finding(onto, a), _finding(onto, b)) for a, b in p["suggestive_of"]})
+            out["suggestive_of"] = suggestive_names(p["ontology"], p["suggestive_of"])
         else:
             pairs = self["finding", "suggestive_of", "finding"].edge_index.t().tolist()
-        out["suggestive_of"] = [[self.ontology_finding_name(a), self.ontology_finding_name(b)] for a, b in pairs]
+            out["suggestive_of"] = [[self.ontology_finding_name(a), self.ontology_finding_name(b)] for a, b in pairs]
         out["sentences"] = list(self._parsed("sentences") or [])
         out["errors"] = list(self._parsed("errors") or [])
         return out

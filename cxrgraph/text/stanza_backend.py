@@ -25,8 +25,9 @@ import torch
 from cxrgraph.ontology import Ontology
 from cxrgraph.text.mentions import FINDING, REGION, get_matcher, mention_term
 from cxrgraph.text.modifiers import ABSENT, PRESENT, UNCERTAIN, get_modifier_finder
+from cxrgraph.text.reading import ReportMention, ReportTriplet
 from cxrgraph.text.relations import attach, suggestive_pairs
-from cxrgraph.text.report_graph import ReportGraph, ReportMention, ReportTriplet
+from cxrgraph.text.report_graph import ReportGraph
 from cxrgraph.text.rules import merge_alternatives
 
 __all__ = ["make_pipeline", "parse_with_stanza", "default_model_dir", "StanzaModelsMissing"]
