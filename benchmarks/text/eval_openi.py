@@ -16,6 +16,11 @@ prints each fold's change: a rule goes in only when it helps across folds, not i
     python benchmarks/text/eval_openi.py --errors 20            # dev split, print 20 disagreements
     python benchmarks/text/eval_openi.py --save a.json          # ... keep the fold counts
     python benchmarks/text/eval_openi.py --compare a.json       # ... and compare with them later
+    python benchmarks/text/eval_openi.py --resample 2000        # fold sd that chance alone gives
+
+``--resample N`` cuts the same dev reports, with the same parser output, into 5 random folds N
+times and prints the spread of the fold sd of micro-F1: how far the fixed folds' sd can be
+brought down by anything but luck in the cut.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default=None, help="only print disagreements of this label")
     parser.add_argument("--save", type=Path, default=None, help="write the per-fold counts to this JSON file")
     parser.add_argument("--compare", type=Path, default=None, help="per-fold change against a --save file")
+    parser.add_argument("--resample", type=int, default=0, help="random 5-fold cuts for the fold sd of chance")
     args = parser.parse_args(argv)
 
     from cxrgraph.datasets import OpenIReports
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = OpenIReports(args.reports)
     folds = NUM_FOLDS if args.split == "dev" else 1
     counts = [{label: [0, 0, 0] for label in labels} for _ in range(folds)]  # tp, fp, fn
+    per_report: list[dict[str, tuple[bool, bool]]] = []  # label -> (predicted, true), for --resample
     shown = 0
     missing = 0
     start = time.perf_counter()
@@ -108,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         pred = {lab for f, ex in enumerate(existence) if ex == 1 for lab in to_label.get(f, ())}
         truth = {lab for lab in labels if gold[rid][lab] == 1}
         fold = counts[fold_of(rid) if folds > 1 else 0]
+        per_report.append({label: (label in pred, label in truth) for label in labels})
         for label in labels:
             c = fold[label]
             c[0] += label in pred and label in truth
@@ -150,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k:<6}{sizes[k]:>8}{s['P']:9.4f}{s['R']:9.4f}{s['F1']:10.4f}{s['macroF1']:10.4f}")
         for key in ("P", "R", "F1", "macroF1"):
             print(f"fold mean ± sd {key}: {_mean_sd([s[key] for s in per_fold])}")
+    if args.resample and folds > 1:
+        _resample(per_report, scored, folds, args.resample, statistics.stdev([s["F1"] for s in per_fold]))
     if args.compare is not None:
         base = json.loads(args.compare.read_text(encoding="utf-8"))
         if base.get("split") != args.split or len(base["folds"]) != folds:
@@ -166,6 +176,36 @@ def main(argv: list[str] | None = None) -> int:
         args.save.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     print(f"parsed in {elapsed:.1f} s")
     return 0
+
+
+def _resample(
+    per_report: list[dict[str, tuple[bool, bool]]], scored: list[str], folds: int, n: int, fixed: float
+) -> None:
+    """Print the fold sd of micro-F1 over ``n`` random cuts of the same reports into ``folds``."""
+    import random
+
+    rng = random.Random(0)
+    order = list(range(len(per_report)))
+    sds = []
+    for _ in range(n):
+        rng.shuffle(order)
+        counts = [{label: [0, 0, 0] for label in scored} for _ in range(folds)]
+        for pos, i in enumerate(order):
+            fold = counts[pos % folds]
+            for label in scored:
+                pred, true = per_report[i][label]
+                c = fold[label]
+                c[0] += pred and true
+                c[1] += pred and not true
+                c[2] += true and not pred
+        sds.append(statistics.stdev([score(c, scored)["F1"] for c in counts]))
+    sds.sort()
+    q = [sds[int(f * (n - 1))] for f in (0.1, 0.5, 0.9)]
+    above = sum(sd >= fixed for sd in sds) / n
+    print(
+        f"fold sd of micro-F1 over {n} random {folds}-fold cuts: 10 % {q[0]:.4f}, median {q[1]:.4f}, 90 % {q[2]:.4f}; "
+        f"random cuts reach the fixed folds' {fixed:.4f} in {above:.1%} of them"
+    )
 
 
 if __name__ == "__main__":
