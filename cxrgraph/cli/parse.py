@@ -3,12 +3,14 @@
 Inputs (any mix): a MIMIC-CXR ``files/`` tree (``files/pXX/pSUBJECT/sSTUDY.txt``), a folder of
 ``.txt`` reports (searched recursively), single ``.txt`` files, an OpenI ``NLMCXR_reports.tgz``
 (or its extracted folder of XML files), or ``-`` for one report on standard input.
-Each output line holds ``id``, ``source``, ``triplets``, ``suggestive_of``, ``sentences`` and
-``errors``; a report that cannot be read or parsed gets a line with its error and the run goes on.
+Each output line holds ``id``, ``source``, ``triplets``, ``suggestive_of``, ``sentences``,
+``errors`` and ``parser`` (:func:`~cxrgraph.text.version.parser_version`); a report that cannot be
+read or parsed gets a line with its error and the run goes on.
 
 Rows are written as they are finished, to ``<out>.partial``, which becomes ``<out>`` when the run
 completes. An interrupted run (Ctrl-C, ``kill``, a crash) keeps its finished rows there;
-``--resume`` continues it, skipping the reports already done. Bad options (a section name, an
+``--resume`` continues it, skipping the reports already done (and refuses rows written by another
+parser version, so that one output never mixes two). Bad options (a section name, an
 ``--out`` that is a folder) are refused before anything is parsed.
 """
 
@@ -24,6 +26,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from cxrgraph.text.version import parser_version
 
 HELP = "parse radiology reports into graphs (JSON lines)"
 
@@ -146,6 +150,12 @@ def _openi_items(path: Path) -> Iterator[Item]:
 
 
 def _work(job: tuple[Item, str, Any]) -> dict[str, Any]:
+    row = _parse_row(job)
+    row["parser"] = parser_version(job[1])  # a resumed run must not mix the rows of two parsers
+    return row
+
+
+def _parse_row(job: tuple[Item, str, Any]) -> dict[str, Any]:
     (rid, source, text, err, extra), backend, sections = job
     row: dict[str, Any] = {"id": rid, "source": source, **extra}
     if text is None and err is None:
@@ -248,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
     out_path = Path(args.out)
     partial = out_path.with_name(out_path.name + ".partial")
     kept: list[str] = []
+    source = None
     if not to_stdout:
         if out_path.is_dir():
             return _fail(f"--out {out_path} is a folder; give a file name, e.g. {out_path / 'graphs.jsonl'}")
@@ -261,7 +272,15 @@ def run(args: argparse.Namespace) -> int:
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             return _fail(f"cannot create the folder of --out {out_path}: {err.strerror or err}")
-    done = {(row["source"], row["id"]) for row in map(json.loads, kept)}
+    kept_rows = [json.loads(line) for line in kept]
+    other = sorted({str(row.get("parser")) for row in kept_rows} - {parser_version(args.backend)})
+    if other:
+        return _fail(
+            f"--resume: {source} holds rows of another parser version ({', '.join(other)}; this one is "
+            f"{parser_version(args.backend)}), and one output must come from one parser: delete it, or write "
+            "to another --out"
+        )
+    done = {(row["source"], row["id"]) for row in kept_rows}
     jobs = ((item, args.backend, sections) for item in iter_inputs(list(args.inputs)) if (item[1], item[0]) not in done)
     bar = None
     if not args.no_progress:

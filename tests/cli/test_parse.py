@@ -154,3 +154,28 @@ def test_an_interrupted_run_keeps_its_finished_rows_and_resumes(tmp_path, monkey
     assert calls == ["r2", "r3", "r4"]
     assert [r["id"] for r in _rows(out)] == ["r0", "r1", "r2", "r3", "r4"]
     assert not partial.exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_resume_refuses_rows_of_another_parser_version(tmp_path, capsys):
+    from cxrgraph.text.version import parser_version
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"r{i}.txt").write_text("Small right pleural effusion.")
+    out = tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial"
+    assert main(["parse", str(folder), "--out", str(out), "--no-progress"]) == 0
+    rows = _rows(out)
+    assert {r["parser"] for r in rows} == {parser_version("rules")}
+    # an interrupted run of an older parser: its rows must not be mixed with this one's
+    old = dict(rows[0], parser="rules-000000000000")
+    partial.write_text(json.dumps(old) + "\n")
+    assert main(["parse", str(folder), "--out", str(out), "--no-progress", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "another parser version (rules-000000000000" in err and str(partial) in err
+    assert partial.read_text() == json.dumps(old) + "\n"  # nothing lost
+    # rows of this version resume
+    partial.write_text(json.dumps(rows[0]) + "\n")
+    assert main(["parse", str(folder), "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert [r["id"] for r in _rows(out)] == ["r0", "r1", "r2"]
