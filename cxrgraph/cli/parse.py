@@ -216,8 +216,9 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _finished_rows(path: Path) -> list[str]:
-    """The complete rows of an earlier run's output (a row cut short by a kill is dropped)."""
+def _finished_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The complete rows of an earlier run's output, as (line, row) (a row cut short by a kill is
+    dropped)."""
     rows = []
     with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
@@ -228,7 +229,7 @@ def _finished_rows(path: Path) -> list[str]:
             except json.JSONDecodeError:
                 break
             if isinstance(row, dict) and "id" in row and "source" in row:
-                rows.append(line)
+                rows.append((line, row))
     return rows
 
 
@@ -257,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.out == "-"
     out_path = Path(args.out)
     partial = out_path.with_name(out_path.name + ".partial")
-    kept: list[str] = []
+    kept: list[tuple[str, dict[str, Any]]] = []
     source = None
     if not to_stdout:
         if out_path.is_dir():
@@ -272,15 +273,14 @@ def run(args: argparse.Namespace) -> int:
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             return _fail(f"cannot create the folder of --out {out_path}: {err.strerror or err}")
-    kept_rows = [json.loads(line) for line in kept]
-    other = sorted({str(row.get("parser")) for row in kept_rows} - {parser_version(args.backend)})
+    other = sorted({str(row.get("parser")) for _, row in kept} - {parser_version(args.backend)})
     if other:
         return _fail(
             f"--resume: {source} holds rows of another parser version ({', '.join(other)}; this one is "
             f"{parser_version(args.backend)}), and one output must come from one parser: delete it, or write "
             "to another --out"
         )
-    done = {(row["source"], row["id"]) for row in kept_rows}
+    done = {(row["source"], row["id"]) for _, row in kept}
     jobs = ((item, args.backend, sections) for item in iter_inputs(list(args.inputs)) if (item[1], item[0]) not in done)
     bar = None
     if not args.no_progress:
@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         # the finished rows go to the partial file one by one: whatever stops the run, they stay
         from cxrgraph.utils.atomic import atomic_write_text
 
-        atomic_write_text(partial, "".join(kept))
+        atomic_write_text(partial, "".join(line for line, _ in kept))
         fh = partial.open("a", encoding="utf-8")
     n = bad = 0
     old_handler = None

@@ -28,6 +28,7 @@ __all__ = [
     "read_rules",
     "report_spans",
     "sentence_spans",
+    "suggestive_index_pairs",
     "suggestive_names",
 ]
 
@@ -185,15 +186,20 @@ def read_rules(
     }
 
 
+def suggestive_index_pairs(onto: Ontology, pairs: Sequence[tuple[str | int, str | int]]) -> list[tuple[int, int]]:
+    """``suggestive_of`` pairs (names or indices) as the sorted, unique finding-index pairs of the
+    graph's ``suggestive_of`` edges."""
+
+    def index(key: str | int) -> int:
+        return key if isinstance(key, int) else onto.finding_index(key)
+
+    return sorted({(index(a), index(b)) for a, b in pairs})
+
+
 def suggestive_names(onto: Ontology, pairs: Sequence[tuple[str | int, str | int]]) -> list[list[str]]:
     """``suggestive_of`` pairs (names or indices) as sorted, unique ``[finding, finding]`` names."""
     names = onto.finding_names
-    idx = sorted({(_finding_index(onto, a), _finding_index(onto, b)) for a, b in pairs})
-    return [[names[a], names[b]] for a, b in idx]
-
-
-def _finding_index(onto: Ontology, key: str | int) -> int:
-    return key if isinstance(key, int) else onto.finding_index(key)
+    return [[names[a], names[b]] for a, b in suggestive_index_pairs(onto, pairs)]
 
 
 def read_report_json(

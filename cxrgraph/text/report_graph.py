@@ -12,7 +12,7 @@ import torch
 from cxrgraph.graph import FINDING, LOCATED_AT, SUGGESTIVE_OF, ClinicalGraph, Triplet
 from cxrgraph.graph.clinical_graph import existence_rank
 from cxrgraph.ontology import Ontology, get_ontology
-from cxrgraph.text.reading import ReportMention, ReportTriplet, suggestive_names
+from cxrgraph.text.reading import ReportMention, ReportTriplet, suggestive_index_pairs, suggestive_names
 
 __all__ = ["ReportGraph", "ReportTriplet", "ReportMention", "ReportTriplets"]
 
@@ -275,7 +275,7 @@ def _fill_from_codes(
         store["severity"] = _long_rows([edges[key][1] for key in keys])
         store["change"] = _long_rows([edges[key][2] for key in keys])
     if suggestive_of:
-        idx = sorted({(_finding(onto, a), _finding(onto, b)) for a, b in suggestive_of})
+        idx = suggestive_index_pairs(onto, suggestive_of)
         g._edge_store_dict[SUGGESTIVE_OF]._mapping["edge_index"] = _long_rows(
             [a for a, _ in idx] + [b for _, b in idx], 2
         )
@@ -343,7 +343,3 @@ class _Template:
 _STORE_KEYS = ("_global_store", "_node_store_dict", "_edge_store_dict")
 # graph-level attributes every report graph has (they win over graph_attrs of the same name)
 _TEXT_KEYS = frozenset(("sentences", "sentence_spans", "mentions", "region_sentences", "report_triplets", "errors"))
-
-
-def _finding(onto: Ontology, key: str | int) -> int:
-    return key if isinstance(key, int) else onto.finding_index(key)
